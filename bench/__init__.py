@@ -1,0 +1,1 @@
+"""Benchmarks: Sealmail against gpg, openssl and raw IMAP in the same run."""

@@ -1,0 +1,3 @@
+"""Sealmail crypto: recipes (smime, pgp) over the CMS and OpenPGP layers."""
+
+__all__: list[str] = []

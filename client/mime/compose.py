@@ -1,0 +1,272 @@
+"""Building S/MIME and PGP/MIME structures around a message, as exact bytes.
+
+Theory of operation
+-------------------
+:func:`prepare` splits a user's RFC 5322 message into the *outer* header fields (what
+the transport sees) and the *inner* entity (the body with its Content-* fields), which
+becomes the Cryptographic Payload. Leaf parts are re-encoded to 7-bit (quoted-printable
+for text, base64 otherwise) because signed data must survive 7-bit transports unchanged;
+with header protection the user's header fields are copied into the inner root part
+(RFC 9788), and for encryption the outer Subject becomes ``[...]``.
+
+The ``wrap_*`` functions put a signature or ciphertext around an inner entity and return
+the new entity's bytes; they are pure string assembly, so the bytes that were signed are
+exactly the bytes that are sent. :func:`assemble` joins outer header fields and an entity
+into the final message (CRLF line endings). Boundaries come from ``rng`` so output is
+deterministic under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.message
+import email.policy
+import quopri
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, getaddresses
+
+from client.errors import MalformedMessage, UsageError
+from client.mime.headers import OBSCURED_SUBJECT, PROTECTED, hp_outer_fields, is_content_header
+from client.mime.raw import to_crlf
+
+__all__ = [
+    "Prepared",
+    "assemble",
+    "prepare",
+    "wrap_pgp_encrypted",
+    "wrap_pgp_signed",
+    "wrap_smime_enveloped",
+    "wrap_smime_signed",
+]
+
+Rng = Callable[[int], bytes]
+_POLICY = email.policy.SMTP.clone(max_line_length=78)
+_TRANSPORT_ONLY = {"bcc", "resent-bcc", "x-sealmail-level"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message split for protection."""
+
+    outer: tuple[tuple[str, str], ...]  # header fields for the outside, in order
+    inner: bytes  # the Cryptographic Payload's root entity (CRLF)
+    sender: str | None  # bare address of From
+    recipients: tuple[str, ...]  # bare addresses of To, Cc, Bcc (lowercased, unique)
+
+
+def _boundary(rng: Rng) -> str:
+    return "----sealmail-" + rng(12).hex()
+
+
+def _addresses(msg: email.message.Message, *names: str) -> list[str]:
+    values = [str(v) for n in names for v in (msg.get_all(n) or [])]
+    out: list[str] = []
+    for _, addr in getaddresses(values):
+        a = addr.strip().lower()
+        if a and "@" in a and a not in out:
+            out.append(a)
+    return out
+
+
+def _make_7bit(msg: email.message.Message) -> None:
+    """Re-encode every leaf whose body is not 7-bit clean (in place)."""
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        cte = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+        if cte in {"base64", "quoted-printable"}:
+            continue
+        raw = part.get_payload(decode=True)
+        if not isinstance(raw, bytes):
+            raw = b""
+        long_line = any(len(line) > 76 for line in raw.split(b"\n"))
+        trailing_ws = any(line.rstrip(b"\r").endswith((b" ", b"\t")) for line in raw.split(b"\n"))
+        if raw.isascii() and not long_line and not trailing_ws and not raw.startswith(b"From "):
+            continue
+        del part["Content-Transfer-Encoding"]
+        if part.get_content_maintype() == "text":
+            text = raw.replace(b"\r\n", b"\n")
+            encoded = quopri.encodestring(text, quotetabs=False).replace(b"\nFrom ", b"\n=46rom ")
+            if encoded.startswith(b"From "):
+                encoded = b"=46rom " + encoded[5:]
+            part.set_payload(encoded.decode("ascii"))
+            part["Content-Transfer-Encoding"] = "quoted-printable"
+        else:
+            part.set_payload(base64.encodebytes(raw).decode("ascii"))
+            part["Content-Transfer-Encoding"] = "base64"
+
+
+def _serialize(msg: email.message.Message) -> bytes:
+    from email.generator import BytesGenerator
+    from io import BytesIO
+
+    buf = BytesIO()
+    BytesGenerator(buf, mangle_from_=False, policy=_POLICY).flatten(msg)
+    return to_crlf(buf.getvalue())
+
+
+def prepare(
+    raw: bytes,
+    *,
+    encrypt: bool,
+    header_protection: bool = True,
+    now: datetime,
+    rng: Rng,
+) -> Prepared:
+    """Split ``raw`` (an RFC 5322 message) into outer fields and the inner entity."""
+    try:
+        msg = email.message_from_bytes(to_crlf(raw), policy=email.policy.default)
+    except Exception as exc:
+        raise MalformedMessage("the message to protect could not be parsed") from exc
+    if msg.defects and any(
+        isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects
+    ):
+        raise MalformedMessage("the message to protect has no blank line after its header")
+    sender = (_addresses(msg, "From") or [None])[0]
+    recipients = tuple(_addresses(msg, "To", "Cc", "Bcc"))
+
+    # Ensure Date and Message-ID exist: they are part of what is protected.
+    if msg.get("Date") is None:
+        msg["Date"] = format_datetime(now)
+    if msg.get("Message-ID") is None:
+        domain = sender.rsplit("@", 1)[1] if sender else "sealmail.invalid"
+        msg["Message-ID"] = f"<{rng(16).hex()}@{domain}>"
+
+    outer: list[tuple[str, str]] = []
+    message_fields: list[tuple[str, str]] = []
+    for name, value in msg.items():
+        if is_content_header(name):
+            continue
+        if name.lower() in _TRANSPORT_ONLY:
+            continue
+        message_fields.append((name, str(value)))
+
+    inner = msg  # becomes the inner entity: strip the message fields
+    for name in {n.lower() for n, _ in msg.items() if not is_content_header(n)} | {"mime-version"}:
+        del inner[name]
+    if not inner.is_multipart() and inner.get("Content-Type") is None:
+        inner["Content-Type"] = "text/plain; charset=us-ascii"
+    _make_7bit(inner)
+
+    protected = {p.lower() for p in PROTECTED}
+    if header_protection:
+        for name, value in message_fields:
+            if name.lower() in protected:
+                inner[name] = value
+        inner.set_param("hp", "cipher" if encrypt else "clear")
+
+    for name, value in message_fields:
+        if encrypt and header_protection and name.lower() == "subject":
+            outer.append(("Subject", OBSCURED_SUBJECT))
+        else:
+            outer.append((name, value))
+    if encrypt and header_protection and msg.get("Subject") is None:
+        outer.append(("Subject", OBSCURED_SUBJECT))
+    if encrypt and header_protection:
+        shown = email.message_from_bytes(b"", policy=email.policy.default)
+        for name, value in outer:
+            shown[name] = value
+        for field in hp_outer_fields(shown):
+            inner["HP-Outer"] = field
+
+    # Content-* first reads better; keep the generator's order otherwise.
+    return Prepared(
+        outer=tuple(outer),
+        inner=_serialize(inner),
+        sender=sender,
+        recipients=recipients,
+    )
+
+
+def _b64_lines(data: bytes) -> bytes:
+    encoded = base64.b64encode(data).decode("ascii")
+    return ("\r\n".join(textwrap.wrap(encoded, 76)) + "\r\n").encode("ascii")
+
+
+def _multipart(content_type: str, preamble: str, parts: list[bytes], boundary: str) -> bytes:
+    head = f'Content-Type: {content_type};\r\n boundary="{boundary}"\r\n\r\n{preamble}\r\n'
+    body = head.encode("ascii")
+    for part in parts:
+        body += f"--{boundary}\r\n".encode("ascii") + part + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode("ascii")
+
+
+def wrap_smime_signed(inner: bytes, signature_der: bytes, micalg: str, rng: Rng) -> bytes:
+    """``multipart/signed`` with a detached ``application/pkcs7-signature`` (RFC 8551 §3.5.3)."""
+    sig_part = (
+        b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="smime.p7s"\r\n'
+        b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n" + _b64_lines(signature_der)
+    )
+    return _multipart(
+        f'multipart/signed; protocol="application/pkcs7-signature"; micalg={micalg}',
+        "This is a cryptographically signed message in MIME format.\r\n",
+        [inner, sig_part.rstrip(b"\r\n")],
+        _boundary(rng),
+    )
+
+
+def wrap_pgp_signed(inner: bytes, armored_signature: bytes, micalg: str, rng: Rng) -> bytes:
+    """``multipart/signed`` with an ``application/pgp-signature`` part (RFC 3156 §5)."""
+    sig_part = (
+        b'Content-Type: application/pgp-signature; name="signature.asc"\r\n'
+        b"Content-Description: OpenPGP digital signature\r\n"
+        b'Content-Disposition: attachment; filename="signature.asc"\r\n\r\n'
+        + to_crlf(armored_signature).rstrip(b"\r\n")
+    )
+    return _multipart(
+        f'multipart/signed; micalg={micalg}; protocol="application/pgp-signature"',
+        "This is an OpenPGP/MIME signed message (RFC 4880 and 3156)",
+        [inner, sig_part],
+        _boundary(rng),
+    )
+
+
+def wrap_smime_enveloped(cms_der: bytes, *, authenticated: bool) -> bytes:
+    """``application/pkcs7-mime`` enveloped (or authEnveloped) data (RFC 8551 §3.3)."""
+    smime_type = "authEnveloped-data" if authenticated else "enveloped-data"
+    head = (
+        f'Content-Type: application/pkcs7-mime; smime-type={smime_type};\r\n name="smime.p7m"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="smime.p7m"\r\n'
+        "Content-Description: S/MIME Encrypted Message\r\n\r\n"
+    )
+    return head.encode("ascii") + _b64_lines(cms_der)
+
+
+def wrap_pgp_encrypted(armored: bytes, rng: Rng) -> bytes:
+    """``multipart/encrypted`` with the two parts RFC 3156 §4 requires."""
+    version = (
+        b"Content-Type: application/pgp-encrypted\r\n"
+        b"Content-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n"
+    )
+    payload = (
+        b'Content-Type: application/octet-stream; name="encrypted.asc"\r\n'
+        b"Content-Description: OpenPGP encrypted message\r\n"
+        b'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n'
+        + to_crlf(armored).rstrip(b"\r\n")
+    )
+    return _multipart(
+        'multipart/encrypted; protocol="application/pgp-encrypted"',
+        "This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)",
+        [version, payload],
+        _boundary(rng),
+    )
+
+
+def assemble(outer: tuple[tuple[str, str], ...], entity: bytes) -> bytes:
+    """Outer header fields + ``MIME-Version`` + an entity (its own header block first)."""
+    if not entity or entity.startswith(b"\r\n"):
+        raise UsageError("an entity to assemble must start with its header block")
+    head = b""
+    for name, value in outer:
+        if name.lower() == "mime-version":
+            continue
+        head += _POLICY.fold_binary(name, value)
+    head += b"MIME-Version: 1.0\r\n"
+    return head + to_crlf(entity)

@@ -1,0 +1,157 @@
+"""Exact-bytes MIME handling for cryptographic work.
+
+Theory of operation
+-------------------
+Signatures cover exact bytes, so the parts of a ``multipart/signed`` body cannot go
+through :mod:`email`'s parse-and-regenerate cycle, which refolds headers and rewrites
+transfer encodings. This module works on bytes: it canonicalises line endings to CRLF
+(RFC 5322/8551/3156 all sign the canonical CRLF form), splits an entity into its header
+block and body, reads the header block with :mod:`email` (headers only, compat32, so
+nothing is rewritten), and splits multipart bodies on their boundary exactly as RFC 2046
+defines the delimiter (the CRLF before ``--boundary`` belongs to the delimiter).
+Limits on size, part count and nesting keep hostile input bounded; violations raise
+:class:`~client.errors.MalformedMessage` or :class:`~client.errors.MessageTooLarge`.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import re
+from dataclasses import dataclass
+
+from client.errors import MalformedMessage, MessageTooLarge
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PARTS",
+    "Entity",
+    "parse_entity",
+    "split_multipart",
+    "to_crlf",
+]
+
+MAX_DEPTH = 32
+MAX_PARTS = 5000
+MAX_HEADER_BYTES = 1 << 20
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_HEADER_END = re.compile(rb"\r\n\r\n")
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Canonical line endings: every bare LF (and bare CR) becomes CRLF."""
+    if b"\r" in data:
+        data = _BARE_CR.sub(b"\r\n", data)
+    return _BARE_LF.sub(b"\r\n", data)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A MIME entity as exact CRLF bytes, with its header block parsed (read-only)."""
+
+    raw: bytes
+    header_block: bytes
+    body: bytes
+    headers: email.message.Message
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get_content_type().lower()
+
+    def param(self, name: str) -> str | None:
+        value = self.headers.get_param(name, header="content-type")
+        if value is None:
+            return None
+        if isinstance(value, tuple):  # RFC 2231 encoded parameter
+            return email.utils.collapse_rfc2231_value(value)
+        return str(value)
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else str(value)
+
+    @property
+    def transfer_encoding(self) -> str:
+        return (self.header("Content-Transfer-Encoding") or "7bit").strip().lower()
+
+    def decoded_body(self) -> bytes:
+        """The body with its Content-Transfer-Encoding removed."""
+        cte = self.transfer_encoding
+        if cte == "base64":
+            import base64
+            import binascii
+
+            cleaned = re.sub(rb"[^A-Za-z0-9+/=]", b"", self.body)
+            cleaned = cleaned.split(b"=", 1)[0]
+            cleaned += b"=" * (-len(cleaned) % 4)
+            try:
+                return base64.b64decode(cleaned)
+            except (binascii.Error, ValueError) as exc:
+                raise MalformedMessage("a part's base64 encoding is damaged") from exc
+        if cte == "quoted-printable":
+            import quopri
+
+            return quopri.decodestring(self.body)
+        return self.body
+
+    def param_header(self) -> str:
+        return self.header("Content-Type") or "text/plain"
+
+
+def parse_entity(data: bytes, *, canonical: bool = False) -> Entity:
+    """Split ``data`` into header block and body; read the headers.
+
+    ``canonical=True`` says ``data`` already has CRLF line endings.
+    """
+    raw = data if canonical else to_crlf(data)
+    if raw.startswith(b"\r\n"):
+        header_block, body = b"", raw[2:]
+    else:
+        m = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
+        if m is None:
+            if len(raw) > MAX_HEADER_BYTES:
+                raise MessageTooLarge("the header section is larger than 1 MiB")
+            # headers only, no body
+            header_block, body = raw.rstrip(b"\r\n"), b""
+        else:
+            header_block, body = raw[: m.start()], raw[m.end() :]
+    try:
+        headers = email.message_from_bytes(header_block + b"\r\n\r\n", policy=email.policy.compat32)
+    except Exception as exc:  # the email package raises a variety of errors on junk
+        raise MalformedMessage("the message header could not be parsed") from exc
+    return Entity(raw=raw, header_block=header_block, body=body, headers=headers)
+
+
+def split_multipart(entity: Entity) -> list[bytes]:
+    """The exact bytes of each body part of a multipart entity (CRLF form)."""
+    boundary = entity.param("boundary")
+    if not boundary:
+        raise MalformedMessage("a multipart part has no boundary")
+    if len(boundary) > 200:
+        raise MalformedMessage("a multipart boundary is too long")
+    delim = re.compile(
+        rb"(?:\A|\r\n)--"
+        + re.escape(boundary.encode("utf-8", "replace"))
+        + rb"(--)?[ \t]*(?=\r\n|\Z)"
+    )
+    body = entity.body
+    parts: list[bytes] = []
+    start: int | None = None
+    for m in delim.finditer(body):
+        if start is not None:
+            parts.append(body[start : m.start()])
+            if len(parts) > MAX_PARTS:
+                raise MessageTooLarge("the message has too many parts")
+        if m.group(1):  # close delimiter
+            start = None
+            break
+        start = m.end() + (2 if body[m.end() : m.end() + 2] == b"\r\n" else 0)
+    if start is not None:
+        # no close delimiter: take the rest (lenient, as mail clients are)
+        parts.append(body[start:])
+    if not parts:
+        raise MalformedMessage("a multipart part has no body parts")
+    return parts

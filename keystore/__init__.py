@@ -1,0 +1,12 @@
+"""Sealmail's keystore: identities and contacts' keys, trust, validation and secrets.
+
+Modules: ``profile`` (directory, atomic writes, lock), ``secrets`` (master key in the
+OS keyring or under a profile passphrase), ``index`` (SQLite rows), ``openpgp`` and
+``pgpgen`` (OpenPGP via pysequoia, gpg-compatible key generation), ``certs`` (X.509
+formats), ``validate`` (S/MIME path validation), ``store`` (the :class:`Keystore`).
+This package never imports ``client``, ``ui`` or Qt.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

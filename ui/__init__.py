@@ -1,0 +1,3 @@
+"""Sealmail desktop app (PySide6). Presents client services; no crypto, no protocol."""
+
+__all__: list[str] = []
