@@ -267,6 +267,6 @@ def assemble(outer: tuple[tuple[str, str], ...], entity: bytes) -> bytes:
     for name, value in outer:
         if name.lower() == "mime-version":
             continue
-        head += _POLICY.fold_binary(name, value)
+        head += _POLICY.header_factory(name, value).fold(policy=_POLICY).encode("ascii")
     head += b"MIME-Version: 1.0\r\n"
     return head + to_crlf(entity)

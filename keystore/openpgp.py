@@ -1,0 +1,347 @@
+"""OpenPGP keys through pysequoia: parse, inspect, generate, expire, revoke.
+
+Theory of operation
+-------------------
+pysequoia gives two objects: ``Cert`` (public; ``str()`` is armored, ``bytes()`` binary
+and always public-only) and ``Tsk`` (with secrets; ``str()`` is an armored private key
+block). Parsing a secret key as ``Cert`` works but warns, and ``has_secret_keys`` is
+unreliable on certificates extracted from a ``Tsk``; so this module looks at packet
+tags instead, and keeps every pysequoia quirk (deprecation warnings, RuntimeErrors
+carrying a Rust backtrace) behind :func:`sequoia_errors` which turns them into
+:class:`~keystore.errors.InvalidKeyMaterial` with a one-line message.
+
+Secret keys that arrive passphrase-protected (``gpg --export-secret-keys``) stay
+protected: pysequoia can use them with the passphrase but cannot remove it. Such a
+key is kept together with its passphrase, both sealed by :mod:`keystore.secrets`;
+:class:`PgpSecretKey` hides the difference from callers.
+
+Validity "at ``now``" is decided from packet data (creation time, expiration,
+revocation, user ids) plus, for encryption, a probe through Sequoia's own policy
+(``encrypt`` to the key alone), which uses the system clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pysequoia as ps
+from pysequoia.packet import PacketPile, SignatureType, Tag
+
+from keystore.errors import BadPassword, InvalidKeyMaterial, UsageError
+from keystore.pgpgen import PgpAlgo, build_v4_key
+
+__all__ = [
+    "DEFAULT_VALIDITY",
+    "PgpAlgo",
+    "PgpKeyMaterial",
+    "PgpSecretKey",
+    "PgpValidity",
+    "apply_revocation",
+    "armor_revocation",
+    "cert_emails",
+    "cert_label",
+    "check_validity",
+    "generate",
+    "key_ids",
+    "looks_like_openpgp",
+    "make_revocation",
+    "merge_into_secret",
+    "parse_keys",
+    "parse_revocation",
+    "public_only",
+    "sequoia_errors",
+    "set_expiration",
+    "unlock_secret",
+]
+
+DEFAULT_VALIDITY = timedelta(days=3 * 365)
+_EMAIL_RE = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*$")
+_BARE_EMAIL_RE = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
+_SECRET_TAGS = (Tag.SecretKey, Tag.SecretSubkey)
+
+
+@contextlib.contextmanager
+def sequoia_errors(what: str) -> Iterator[None]:
+    """Silence pysequoia's deprecation noise and translate its RuntimeErrors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            yield
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+            raise InvalidKeyMaterial(f"{what}: {first}") from exc
+
+
+def looks_like_openpgp(data: bytes) -> bool:
+    """Armored OpenPGP, or binary data starting with an OpenPGP packet header."""
+    head = data.lstrip()[:64]
+    if head.startswith(b"-----BEGIN PGP "):
+        return True
+    return bool(data) and data[0] & 0x80 != 0
+
+
+@dataclass(frozen=True)
+class PgpKeyMaterial:
+    """One parsed key: its public certificate, and the secret key if present."""
+
+    cert: ps.Cert
+    tsk: ps.Tsk | None
+    protected: bool  # the secret key material is passphrase-protected
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.cert.fingerprint).lower()
+
+
+def public_only(cert: ps.Cert) -> ps.Cert:
+    """A certificate object that certainly holds no secret material."""
+    with sequoia_errors("OpenPGP certificate"):
+        return ps.Cert.from_bytes(bytes(cert))
+
+
+def _has_secret(raw: bytes) -> bool:
+    with sequoia_errors("OpenPGP key"):
+        return any(p.tag in _SECRET_TAGS for p in PacketPile.from_bytes(raw))
+
+
+def _is_protected(tsk: ps.Tsk) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tsk.certifier()
+    except RuntimeError as exc:
+        if "encrypted" in str(exc):
+            return True
+        raise InvalidKeyMaterial("OpenPGP secret key is unusable") from exc
+    return False
+
+
+def parse_keys(data: bytes) -> list[PgpKeyMaterial]:
+    """Every certificate/secret key in ``data`` (armored or binary, several allowed)."""
+    with sequoia_errors("OpenPGP key data"):
+        certs = ps.Cert.split_bytes(data)
+    if not certs:
+        raise InvalidKeyMaterial("no OpenPGP key found")
+    out: list[PgpKeyMaterial] = []
+    for cert in certs:
+        with sequoia_errors("OpenPGP key"):
+            secrets = cert.secrets
+            tsk = None
+            if secrets is not None:
+                raw_secret = bytes(secrets)
+                if _has_secret(raw_secret):
+                    tsk = ps.Tsk.from_bytes(raw_secret)
+            pub = ps.Cert.from_bytes(bytes(cert))
+        out.append(PgpKeyMaterial(pub, tsk, _is_protected(tsk) if tsk is not None else False))
+    return out
+
+
+def cert_emails(cert: ps.Cert) -> tuple[str, ...]:
+    """Lower-cased addresses of the certificate's non-revoked user ids."""
+    found: list[str] = []
+    with sequoia_errors("OpenPGP certificate"):
+        uids = [str(u) for u in cert.user_ids]
+    for uid in uids:
+        m = _EMAIL_RE.search(uid)
+        addr = m.group(1) if m else (uid.strip() if _BARE_EMAIL_RE.match(uid.strip()) else "")
+        if addr and addr.lower() not in found:
+            found.append(addr.lower())
+    return tuple(found)
+
+
+def cert_label(cert: ps.Cert) -> str:
+    with sequoia_errors("OpenPGP certificate"):
+        uids = [str(u) for u in cert.user_ids]
+    return uids[0] if uids else ""
+
+
+def key_ids(cert: ps.Cert) -> list[tuple[str, str]]:
+    """(key id, key fingerprint) of the primary key and every subkey, lower-case hex."""
+    out: list[tuple[str, str]] = []
+    with sequoia_errors("OpenPGP certificate"):
+        for p in PacketPile.from_bytes(bytes(cert)):
+            if p.tag in (Tag.PublicKey, Tag.PublicSubkey) and p.key_id and p.fingerprint:
+                out.append((p.key_id.lower(), p.fingerprint.lower()))
+    return out
+
+
+@dataclass(frozen=True)
+class PgpValidity:
+    """What a certificate is good for at a moment, and why not when it is not."""
+
+    revoked: bool
+    expired: bool
+    not_yet_valid: bool
+    can_encrypt: bool
+    can_sign: bool
+    reason: str  # "" when usable
+
+    @property
+    def usable(self) -> bool:
+        return not (self.revoked or self.expired or self.not_yet_valid)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def check_validity(cert: ps.Cert, *, now: datetime) -> PgpValidity:
+    now = _aware(now)
+    created: datetime | None = None
+    sign_flag = False
+    with sequoia_errors("OpenPGP certificate"):
+        revoked = bool(cert.is_revoked)
+        expiration = cert.expiration
+        for p in PacketPile.from_bytes(bytes(cert)):
+            if p.tag == Tag.PublicKey and created is None:
+                created = p.key_created
+            flags = p.key_flags if p.tag == Tag.Signature else None
+            if flags is not None and p.signature_type != SignatureType.SubkeyRevocation:
+                sign_flag = sign_flag or bool(flags.signing)
+        try:
+            ps.encrypt(b"", [cert], armor=False)
+            encrypt_ok = True
+        except RuntimeError:
+            encrypt_ok = False
+    expired = expiration is not None and _aware(expiration) <= now
+    not_yet = created is not None and _aware(created) > now + timedelta(minutes=5)
+    reason = ""
+    if revoked:
+        reason = "the key is revoked"
+    elif expired:
+        reason = f"the key expired on {_aware(expiration).isoformat()}" if expiration else ""
+    elif not_yet:
+        reason = "the key is not valid yet"
+    elif not encrypt_ok:
+        reason = "the key has no usable encryption subkey"
+    usable = not (revoked or expired or not_yet)
+    return PgpValidity(
+        revoked=revoked,
+        expired=expired,
+        not_yet_valid=not_yet,
+        can_encrypt=usable and encrypt_ok,
+        can_sign=usable and sign_flag,
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class PgpSecretKey:
+    """An unlocked own OpenPGP key, in memory only. Mirrors ``Tsk``'s signer/decryptor."""
+
+    tsk: ps.Tsk
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<PgpSecretKey {self.fingerprint}>"
+
+    @property
+    def cert(self) -> ps.Cert:
+        with sequoia_errors("OpenPGP key"):
+            return ps.Cert.from_bytes(bytes(self.tsk.extract_certificate()))
+
+    @property
+    def fingerprint(self) -> str:
+        with sequoia_errors("OpenPGP key"):
+            return str(self.tsk.extract_certificate().fingerprint).lower()
+
+    def signer(self) -> ps.PySigner:
+        with sequoia_errors("OpenPGP signing key"):
+            return self.tsk.signer(self.password)
+
+    def certifier(self) -> ps.PySigner:
+        with sequoia_errors("OpenPGP certification key"):
+            return self.tsk.certifier(self.password)
+
+    def decryptor(self) -> ps.PyDecryptor:
+        with sequoia_errors("OpenPGP decryption key"):
+            return self.tsk.decryptor(self.password)
+
+
+def unlock_secret(tsk: ps.Tsk, password: str | None) -> PgpSecretKey:
+    """Check that ``password`` opens a protected key (BadPassword if not)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tsk.certifier(password)
+    except RuntimeError as exc:
+        if password is None:
+            raise BadPassword(
+                "this OpenPGP secret key is protected by a passphrase",
+                hint="Give the key's passphrase (--passphrase-fd or SEALMAIL_PASSPHRASE).",
+            ) from exc
+        raise BadPassword("wrong passphrase for the OpenPGP secret key") from exc
+    return PgpSecretKey(tsk, password)
+
+
+def generate(
+    email: str,
+    name: str | None = None,
+    *,
+    now: datetime,
+    algo: PgpAlgo = "cv25519",
+    validity: timedelta | None = DEFAULT_VALIDITY,
+) -> PgpSecretKey:
+    """A new v4 key (see :mod:`keystore.pgpgen`) for ``Name <email>``."""
+    if not _BARE_EMAIL_RE.match(email):
+        raise UsageError(f"not an email address: {email!r}")
+    user_id = f"{name} <{email}>" if name else f"<{email}>"
+    seconds = int(validity.total_seconds()) if validity is not None else None
+    raw = build_v4_key(user_id, now=_aware(now), algo=algo, validity_seconds=seconds)
+    with sequoia_errors("generated OpenPGP key"):
+        tsk = ps.Tsk.from_bytes(raw)
+    return PgpSecretKey(tsk)
+
+
+def merge_into_secret(key: PgpSecretKey, updated_public: ps.Cert) -> PgpSecretKey:
+    with sequoia_errors("OpenPGP key update"):
+        merged = ps.Cert.from_bytes(bytes(key.tsk)).merge(updated_public)
+        secrets = merged.secrets
+        if secrets is None:
+            raise InvalidKeyMaterial("OpenPGP key update lost the secret key")
+        return PgpSecretKey(ps.Tsk.from_bytes(bytes(secrets)), key.password)
+
+
+def set_expiration(key: PgpSecretKey, expires: datetime) -> PgpSecretKey:
+    """New self-signatures with the given expiration."""
+    with sequoia_errors("setting the expiration"):
+        updated = key.cert.set_expiration(_aware(expires), key.certifier())
+    return merge_into_secret(key, public_only(updated))
+
+
+def make_revocation(key: PgpSecretKey) -> ps.Sig:
+    """A key revocation signature (a "revocation certificate")."""
+    with sequoia_errors("making a revocation"):
+        return key.cert.revoke(key.certifier())
+
+
+def armor_revocation(sig: ps.Sig) -> bytes:
+    """A revocation signature armored the way gpg imports it (PUBLIC KEY BLOCK)."""
+    return ps.armor(bytes(sig), ps.ArmorKind.PublicKey).encode("ascii")
+
+
+def parse_revocation(data: bytes) -> ps.Sig | None:
+    """A key revocation signature in ``data``, or None if ``data`` is not one."""
+    try:
+        with sequoia_errors("OpenPGP signature"):
+            sig = ps.Sig.from_bytes(data)
+    except InvalidKeyMaterial:
+        return None
+    if sig.signature_type != SignatureType.KeyRevocation:
+        return None
+    return sig
+
+
+def apply_revocation(cert: ps.Cert, sig: ps.Sig) -> ps.Cert:
+    """``cert`` with ``sig`` merged; InvalidKeyMaterial if it does not revoke it."""
+    with sequoia_errors("applying a revocation"):
+        revoked = ps.Cert.from_bytes(bytes(cert) + bytes(sig))
+        ok = bool(revoked.is_revoked)
+    if not ok:
+        raise InvalidKeyMaterial("the revocation signature does not belong to this key")
+    return revoked
