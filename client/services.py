@@ -83,7 +83,7 @@ class KeystoreAccess:
         status = self.store.cert_status(
             cert, None, usage="sign", now=now, extra_certs=intermediates
         )
-        return status.status  # type: ignore[return-value]
+        return status.status
 
 
 class Session:

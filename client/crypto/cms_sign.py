@@ -76,7 +76,6 @@ _CAPABILITY_NAMES = {
     OID.RSAES_OAEP: "rsaes-oaep",
     OID.RSA: "rsa",
     OID.RSASSA_PSS: "rsassa-pss",
-    "1.2.840.113549.1.9.16.2.11": "preferBinaryInside",  # placeholder; never a cipher
     "1.2.840.113549.1.9.16.11.1": "preferBinaryInside",
     "1.2.840.113549.2.7": "hmac-sha1",
     "2.16.840.1.101.3.4.2.1": "sha256",
@@ -171,13 +170,13 @@ def sign(
         raise UsageError(f"unsupported digest {digest!r}")
     if rsa_padding not in ("pkcs1v15", "pss"):
         raise UsageError(f"unsupported rsa_padding {rsa_padding!r}")
-    pub = signer_cert.public_key()
+    if not isinstance(
+        signer_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        raise UsageError("signer_key must be an RSA, EC or Ed25519 private key")
     if isinstance(signer_key, ed25519.Ed25519PrivateKey):
         digest = "sha512"
-    if not isinstance(signer_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        if not isinstance(signer_key, ed25519.Ed25519PrivateKey):
-            raise UsageError("signer_key must be an RSA, EC or Ed25519 private key")
-    if not _same_public_key(pub, signer_key):
+    if not _same_public_key(signer_cert.public_key(), signer_key):
         raise UsageError("signer_key does not belong to signer_cert")
 
     hash_alg = hash_for_name(digest)

@@ -409,7 +409,7 @@ def _protect_smime(
         if own and own[0] not in certs:
             certs.append(own[0])
     use_gcm = gcm if gcm is not None else all(keys.smime_supports_gcm(c) for c in certs)
-    cipher = "aes256-gcm" if use_gcm else "aes256-cbc"
+    cipher: cms.EncryptCipher = "aes256-gcm" if use_gcm else "aes256-cbc"
     der = cms.encrypt(content, certs, cipher=cipher, rng=rng)
     entity = compose.wrap_smime_enveloped(der, authenticated=use_gcm)
     return ProtectResult(

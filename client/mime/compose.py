@@ -23,7 +23,6 @@ import email
 import email.message
 import email.policy
 import quopri
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,7 +104,7 @@ def _serialize(msg: email.message.Message) -> bytes:
     from io import BytesIO
 
     buf = BytesIO()
-    BytesGenerator(buf, mangle_from_=False, policy=_POLICY).flatten(msg)
+    BytesGenerator(buf, mangle_from_=False, policy=_POLICY).flatten(msg)  # type: ignore[arg-type]
     return to_crlf(buf.getvalue())
 
 
@@ -126,7 +125,8 @@ def prepare(
         isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects
     ):
         raise MalformedMessage("the message to protect has no blank line after its header")
-    sender = (_addresses(msg, "From") or [None])[0]
+    senders = _addresses(msg, "From")
+    sender = senders[0] if senders else None
     recipients = tuple(_addresses(msg, "To", "Cc", "Bcc"))
 
     # Ensure Date and Message-ID exist: they are part of what is protected.
@@ -183,8 +183,8 @@ def prepare(
 
 
 def _b64_lines(data: bytes) -> bytes:
-    encoded = base64.b64encode(data).decode("ascii")
-    return ("\r\n".join(textwrap.wrap(encoded, 76)) + "\r\n").encode("ascii")
+    """Base64 in 76-character CRLF lines (RFC 2045), at C speed."""
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
 def _multipart(content_type: str, preamble: str, parts: list[bytes], boundary: str) -> bytes:

@@ -16,8 +16,8 @@ Efail "direct exfiltration" pattern); it is reported as a warning. A ``multipart
 deeper in the tree is verified, but its signature is reported for that part only (the
 "Johnny" partial-signature rule).
 
-Protected headers (RFC 9788 or legacy) are read from the final root only when at least one
-cryptographic layer was peeled. The signer of every whole-message signature must match the
+Protected headers (RFC 9788 or legacy) are read from the final root only when a layer was
+decrypted or a whole-message signature verified good. The signer of every whole-message signature must match the
 (protected) From address, else its status becomes ``signer-mismatch``.
 """
 
@@ -43,6 +43,7 @@ MAX_LAYERS = 8
 _PGP_MESSAGE = re.compile(
     rb"\A\s*(-----BEGIN PGP MESSAGE-----\r?\n.*?-----END PGP MESSAGE-----)\s*\Z", re.S
 )
+_NBSP_LINE = re.compile(rb"(?m)^(?:[ \t]|\xc2\xa0)+(?=\r?$)")
 _PGP_SIGNED = re.compile(
     rb"\A\s*(-----BEGIN PGP SIGNED MESSAGE-----\r?\n.*?-----END PGP SIGNATURE-----)\s*\Z", re.S
 )
@@ -103,10 +104,63 @@ def classify(entity: Entity) -> str | None:
         return "unknown-signed"
     if ctype == "text/plain" and entity.body:
         text = entity.decoded_body()
-        if _PGP_MESSAGE.match(text):
+        # exactly one block: several are never decrypted and joined into one view
+        if text.count(b"-----BEGIN PGP MESSAGE-----") == 1 and _PGP_MESSAGE.match(text):
             return "pgp-inline"
-        if _PGP_SIGNED.match(text):
+        if (
+            text.count(b"-----BEGIN PGP SIGNED MESSAGE-----") == 1
+            and text.count(b"-----BEGIN PGP SIGNATURE-----") == 1
+            and _PGP_SIGNED.match(text)
+        ):
             return "pgp-cleartext"
+    return None
+
+
+def _has_inline_pgp(entity: Entity) -> bool:
+    """A text part that carries inline OpenPGP blocks but is not one whole block."""
+    if not entity.content_type.startswith("text/") or not entity.body:
+        return False
+    try:
+        text = entity.decoded_body()
+    except MalformedMessage:
+        return False
+    return b"-----BEGIN PGP MESSAGE-----" in text or b"-----BEGIN PGP SIGNED MESSAGE-----" in text
+
+
+def _is_blank_text(raw: bytes) -> bool:
+    """A text/plain part with nothing in it but whitespace and a signature delimiter."""
+    part = parse_entity(raw, canonical=True)
+    if part.content_type != "text/plain":
+        return False
+    text = part.decoded_body().replace(b"-- ", b"").replace(b"\xc2\xa0", b"")
+    return not text.strip()
+
+
+def _mangled_pgp(entity: Entity) -> tuple[str, bytes] | None:
+    """PGP/MIME that a server rewrote into ``multipart/mixed``; what to open instead.
+
+    Two shapes are repaired, as Thunderbird and Delta Chat do, and only when the clear
+    part carries no content (so nothing unencrypted is joined to the decrypted text):
+    MS Exchange's ``[empty text/plain, application/pgp-encrypted,
+    application/octet-stream]`` and Google Workspace's ``[empty text/plain,
+    multipart/encrypted]``.
+    """
+    if entity.content_type != "multipart/mixed":
+        return None
+    parts = split_multipart(entity)
+    if len(parts) == 3 and _is_blank_text(parts[0]):
+        control = parse_entity(parts[1], canonical=True)
+        payload = parse_entity(parts[2], canonical=True)
+        if (
+            control.content_type == "application/pgp-encrypted"
+            and payload.content_type == "application/octet-stream"
+            and b"-----BEGIN PGP MESSAGE-----" in payload.decoded_body()
+        ):
+            return "pgp-encrypted-payload", payload.decoded_body()
+    if len(parts) == 2 and _is_blank_text(parts[0]):
+        inner = parse_entity(parts[1], canonical=True)
+        if classify(inner) == "pgp-encrypted":
+            return "entity", parts[1]
     return None
 
 
@@ -159,7 +213,8 @@ def _peel(
             sigs = unwrap.pgp_verify_detached(signed, sig.decoded_body(), now=now)
         return signed, sigs
     if kind == "pgp-inline":
-        text = entity.decoded_body()
+        # blank lines that an HTML editor turned into NBSP break the armor
+        text = _NBSP_LINE.sub(b"", entity.decoded_body())
         plain, layer, sigs = unwrap.pgp_decrypt(text.strip(), now=now)
         builder.layers.append(layer)
         return _text_entity(plain), sigs
@@ -181,6 +236,16 @@ def _walk_rest(
             builder.warn(
                 f"Part {path} is encrypted but is mixed with unencrypted content; it was not "
                 "decrypted into this view (Efail protection). Open it as an attachment."
+            )
+        elif kind == "pgp-cleartext":
+            builder.warn(
+                f"Part {path} carries an inline OpenPGP signature that covers that part only; "
+                "it was not checked."
+            )
+        elif kind is None and _has_inline_pgp(entity):
+            builder.warn(
+                f"Part {path or 'text'} contains OpenPGP blocks mixed with other text; they "
+                "were not decrypted or verified (Efail/Johnny protection)."
             )
         return
     kind = classify(entity)
@@ -235,6 +300,19 @@ def open_message(raw: bytes, unwrap: Unwrapper, *, now: datetime) -> OpenedMessa
     root_sigs: list[SignatureResult] = []
     for _ in range(MAX_LAYERS + 1):
         kind = classify(entity)
+        if kind is None:
+            repaired = _mangled_pgp(entity)
+            if repaired is not None:
+                builder.warn("The message structure was damaged in transit and was repaired.")
+                what, data = repaired
+                if what == "entity":
+                    entity = parse_entity(data, canonical=True)
+                    continue
+                inner, layer, sigs = unwrap.pgp_decrypt(data, now=now)
+                builder.layers.append(layer)
+                root_sigs.extend(sigs)
+                entity = parse_entity(inner)
+                continue
         if kind is None or kind.startswith("unknown"):
             break
         if len(builder.layers) + len(root_sigs) >= MAX_LAYERS:
@@ -242,17 +320,22 @@ def open_message(raw: bytes, unwrap: Unwrapper, *, now: datetime) -> OpenedMessa
         inner, sigs = _peel(entity, kind, unwrap, builder, now)
         root_sigs.extend(sigs)
         entity = parse_entity(inner)
-    peeled = entity is not top
+    # Protected headers count only inside a layer that proved something: one we decrypted,
+    # or one whose signature verified (an attacker can forge a bad or unknown signature).
+    trusted = bool(builder.layers) or any(s.status == "good" for s in root_sigs)
 
     protected: list[tuple[str, str]] = []
-    if peeled:
+    if entity is not top and trusted:
         scheme, protected = protected_headers_of(entity)
         if scheme is not None:
             builder.header_protection = "rfc9788" if scheme == "rfc9788" else "legacy"
             builder.protected_headers = protected
 
-    from_value = next((v for n, v in protected if n == "From"), None) or top.header("From")
-    builder.signatures[:0] = _check_signers(root_sigs, _address(from_value))
+    protected_from = [v for n, v in protected if n == "From"]
+    from_values = protected_from or [str(v) for v in top.headers.get_all("From") or []]
+    # several From fields (or addresses) cannot be matched to one signer (Johnny i3)
+    from_addr = _address(from_values[0]) if len(from_values) == 1 else None
+    builder.signatures[:0] = _check_signers(root_sigs, from_addr)
 
     _walk_rest(entity, "", 0, unwrap, builder, now)
     return OpenedMessage(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import email.utils
 import re
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ MAX_HEADER_BYTES = 1 << 20
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _HEADER_END = re.compile(rb"\r\n\r\n")
+_FIELD_START = re.compile(rb"[!-9;-~]+[ \t]*:")  # RFC 5322 field name (+ obsolete WSP)
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -66,7 +68,7 @@ class Entity:
         if value is None:
             return None
         if isinstance(value, tuple):  # RFC 2231 encoded parameter
-            return email.utils.collapse_rfc2231_value(value)
+            return str(email.utils.collapse_rfc2231_value(value))
         return str(value)
 
     def header(self, name: str) -> str | None:
@@ -109,6 +111,10 @@ def parse_entity(data: bytes, *, canonical: bool = False) -> Entity:
     raw = data if canonical else to_crlf(data)
     if raw.startswith(b"\r\n"):
         header_block, body = b"", raw[2:]
+    elif not _FIELD_START.match(raw) and not raw.startswith(b"From "):  # mbox From_ line
+        # content without a header section (``openssl cms -encrypt`` of a bare text, the
+        # RFC 4134 examples): all of it is the body of a default text/plain entity
+        header_block, body = b"", raw
     else:
         m = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
         if m is None:

@@ -6,7 +6,7 @@ import email
 import email.policy
 from email.message import EmailMessage
 
-__all__ = ["extract_part", "make_message", "pgp_mime_encrypted", "pgp_mime_signed", "body_of"]
+__all__ = ["body_of", "extract_part", "make_message", "pgp_mime_encrypted", "pgp_mime_signed"]
 
 
 def make_message(
@@ -57,8 +57,7 @@ def extract_part(raw: bytes, index: int) -> bytes:
 
 def pgp_mime_encrypted(headers: str, armored: bytes) -> bytes:
     return (
-        headers.rstrip("\n").replace("\n", "\r\n").encode()
-        + b"\r\nMIME-Version: 1.0\r\n"
+        headers.rstrip("\n").replace("\n", "\r\n").encode() + b"\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"\r\n'
         b"\r\n--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
         b"\r\n--b1\r\nContent-Type: application/octet-stream\r\n\r\n"

@@ -73,7 +73,7 @@ def test_sealmail_to_gpg(pair, tmp_path: Path, sign: bool) -> None:  # type: ign
     assert files == [("empty.bin", b""), ("scan.pdf", attachment)]
     # RFC 9788: the real subject travels inside only
     assert b"Subject: [...]" in out
-    assert "Laborergebnis".encode() in res.stdout or b"=?utf-8?" in res.stdout
+    assert b"Laborergebnis" in res.stdout or b"=?utf-8?" in res.stdout
 
 
 def test_sealmail_signed_only_verifies_in_gpg(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -119,7 +119,9 @@ def test_sealmail_made_key_taken_to_gnupg(cli_factory, gpg: Gpg, tmp_path: Path)
     src = tmp_path / "in.eml"
     src.write_bytes(make_message("carol@example.com", ALICE))
     # encrypted only to Alice's Sealmail-made key (plus the sender's own, also Sealmail-made)
-    sender.ok("message", "encrypt", str(src), "--to", ALICE, "--sign", "-o", str(tmp_path / "o.eml"))
+    sender.ok(
+        "message", "encrypt", str(src), "--to", ALICE, "--sign", "-o", str(tmp_path / "o.eml")
+    )
     res = gpg.run("--decrypt", input=extract_part((tmp_path / "o.eml").read_bytes(), 1))
     assert res.returncode == 0 and res.has("DECRYPTION_OKAY"), res.stderr
     assert res.has("GOODMDC") and res.has("VALIDSIG")

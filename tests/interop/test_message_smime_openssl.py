@@ -105,10 +105,8 @@ def test_sealmail_signed_only_to_openssl(cli: Cli, pki: Pki, tmp_path: Path) -> 
     "cipher,oaep",
     [("-aes256", False), ("-aes128", True), ("-aes-256-gcm", False), ("-des3", False)],
 )
-def test_openssl_to_sealmail(
-    cli: Cli, pki: Pki, tmp_path: Path, cipher: str, oaep: bool
-) -> None:
-    alice, bob = _setup(cli, pki, tmp_path, "rsa2048", "p256")
+def test_openssl_to_sealmail(cli: Cli, pki: Pki, tmp_path: Path, cipher: str, oaep: bool) -> None:
+    alice, _bob = _setup(cli, pki, tmp_path, "rsa2048", "p256")
     write_pem(tmp_path / "alice.pem", alice.cert)
     inner = make_message(BOB, ALICE, attachments=[("a.bin", os.urandom(50_000))])
     (tmp_path / "inner.eml").write_bytes(inner)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from client.crypto import cms
-from client.crypto.cms_common import cert_rid
+from client.crypto.cms_common import Rid, cert_rid
 from client.crypto.cms_recipients import Ktri, unwrap_ktri
 from client.errors import (
     DecryptionFailed,
@@ -145,12 +145,8 @@ def test_sign_options(rsa: Leaf, p256: Leaf, pki: Pki) -> None:
     (s,) = res.signers
     assert s.valid and s.signature_algorithm == "rsa-pss" and s.digest_algorithm == "sha384"
     assert s.capabilities == ()
-    assert (
-        s.encryption_key_preference
-        == cert_rid(p256.cert)
-        .__class__(issuer_der=p256.cert.issuer.public_bytes(), serial=p256.cert.serial_number)
-        .describe()
-    )
+    pref = Rid(issuer_der=p256.cert.issuer.public_bytes(), serial=p256.cert.serial_number)
+    assert s.encryption_key_preference == pref.describe()
     assert set(res.certificates) == {rsa.cert, p256.cert, pki.intermediate}
 
 

@@ -119,9 +119,11 @@ def test_armor_without_crc_and_with_bad_crc() -> None:
     no_crc = b"\n".join(line for line in lines if not line.startswith(b"="))
     assert pgparmor.dearmor(no_crc) == b"payload"
     bad = armored.replace(lines[-3], b"=AAAA")
+    assert lines[-3] != b"=AAAA" and bad != armored
     with pytest.raises(MalformedMessage):
-        pgparmor.dearmor(bad)
-    assert pgparmor.dearmor(bad, check_crc=False) == b"payload"
+        pgparmor.dearmor(bad, check_crc=True)
+    # RFC 9580 §6.1: a wrong CRC-24 footer is not a reason to reject by default
+    assert pgparmor.dearmor(bad) == b"payload"
 
 
 @pytest.mark.parametrize(
