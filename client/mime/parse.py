@@ -17,8 +17,9 @@ deeper in the tree is verified, but its signature is reported for that part only
 "Johnny" partial-signature rule).
 
 Protected headers (RFC 9788 or legacy) are read from the final root only when a layer was
-decrypted or a whole-message signature verified good. The signer of every whole-message signature must match the
-(protected) From address, else its status becomes ``signer-mismatch``.
+decrypted or a whole-message signature verified good. The signer of every whole-message
+signature must match the (protected) From address, else its status becomes
+``signer-mismatch``.
 """
 
 from __future__ import annotations
