@@ -23,14 +23,16 @@ import email
 import email.message
 import email.policy
 import quopri
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime, getaddresses
 
-from client.errors import MalformedMessage, UsageError
+from client.errors import MalformedMessage, MessageTooLarge, UsageError
 from client.mime.headers import OBSCURED_SUBJECT, PROTECTED, hp_outer_fields, is_content_header
-from client.mime.raw import to_crlf
+from client.mime.raw import MAX_DEPTH, parse_entity, split_multipart, to_crlf
 
 __all__ = [
     "Prepared",
@@ -108,6 +110,57 @@ def _serialize(msg: email.message.Message) -> bytes:
     return to_crlf(buf.getvalue())
 
 
+_FIELD_SPLIT = re.compile(rb"\r\n(?![ \t])")
+_TRAILING_WS = re.compile(rb"[ \t]\r\n")
+
+
+def _seven_bit_safe(body: bytes) -> bool:
+    """True when ``body`` can be signed as it is: ASCII, short lines, nothing MTAs rewrite."""
+    return (
+        body.isascii()
+        and max(map(len, body.split(b"\r\n")), default=0) <= 998
+        and _TRAILING_WS.search(body) is None
+        and not body.startswith(b"From ")
+        and b"\r\nFrom " not in body
+    )
+
+
+def _fields(header_block: bytes) -> list[bytes]:
+    """The raw header fields of a header block (folding kept), in order."""
+    return [f for f in _FIELD_SPLIT.split(header_block) if f.strip()]
+
+
+def _field_name(field: bytes) -> str:
+    return field.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
+
+
+def _to_7bit(entity: bytes, depth: int = 0) -> bytes:
+    """``entity`` with every leaf that is not 7-bit safe re-encoded; safe parts untouched.
+
+    Only leaves that need it go through :mod:`email` (parse, re-encode, regenerate), so a
+    message whose 50 MB attachment is already base64 costs a few C-speed scans.
+    """
+    if depth > MAX_DEPTH:
+        raise MessageTooLarge("the message is nested too deeply")
+    e = parse_entity(entity, canonical=True)
+    if e.content_type.startswith("multipart/"):
+        parts = split_multipart(e)
+        new = [_to_7bit(p, depth + 1) for p in parts]
+        if new == parts:
+            return entity
+        delim = b"--" + (e.param("boundary") or "").encode("ascii", "replace")
+        body = b"".join(delim + b"\r\n" + p + b"\r\n" for p in new) + delim + b"--\r\n"
+        return e.header_block + b"\r\n\r\n" + body
+    if e.header_block.isascii() and _seven_bit_safe(e.body):
+        return entity
+    try:
+        msg = email.message_from_bytes(entity, policy=email.policy.default)
+    except Exception as exc:
+        raise MalformedMessage("a part of the message could not be parsed") from exc
+    _make_7bit(msg)
+    return _serialize(msg)
+
+
 def prepare(
     raw: bytes,
     *,
@@ -116,15 +169,23 @@ def prepare(
     now: datetime,
     rng: Rng,
 ) -> Prepared:
-    """Split ``raw`` (an RFC 5322 message) into outer fields and the inner entity."""
+    """Split ``raw`` (an RFC 5322 message) into outer fields and the inner entity.
+
+    Only the header section is parsed as a whole; the body is made 7-bit safe part by part
+    (see :func:`_to_7bit`), so large, already-encoded attachments are never re-encoded.
+    """
+    canonical = to_crlf(raw)
+    split = canonical.find(b"\r\n\r\n")
+    if split < 0:
+        if canonical.find(b":") < 0:
+            raise MalformedMessage("the message to protect has no header section")
+        split = len(canonical)
+        canonical += b"\r\n\r\n"
+    header_block, body = canonical[:split], canonical[split + 4 :]
     try:
-        msg = email.message_from_bytes(to_crlf(raw), policy=email.policy.default)
+        msg = BytesHeaderParser(policy=email.policy.default).parsebytes(header_block + b"\r\n\r\n")
     except Exception as exc:
         raise MalformedMessage("the message to protect could not be parsed") from exc
-    if msg.defects and any(
-        isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects
-    ):
-        raise MalformedMessage("the message to protect has no blank line after its header")
     senders = _addresses(msg, "From")
     sender = senders[0] if senders else None
     recipients = tuple(_addresses(msg, "To", "Cc", "Bcc"))
@@ -135,48 +196,52 @@ def prepare(
     if msg.get("Message-ID") is None:
         domain = sender.rsplit("@", 1)[1] if sender else "sealmail.invalid"
         msg["Message-ID"] = f"<{rng(16).hex()}@{domain}>"
+    message_fields = [
+        (name, str(value))
+        for name, value in msg.items()
+        if not is_content_header(name) and name.lower() not in _TRANSPORT_ONLY
+    ]
+
+    # The body entity: the message's own Content-* fields (raw) over its body.
+    content = [
+        f
+        for f in _fields(header_block)
+        if is_content_header(_field_name(f)) and _field_name(f) != "mime-version"
+    ]
+    if not any(_field_name(f) == "content-type" for f in content):
+        content.insert(0, b"Content-Type: text/plain; charset=us-ascii")
+    entity = _to_7bit(b"\r\n".join(content) + b"\r\n\r\n" + body)
+    split = entity.find(b"\r\n\r\n")
+    inner = BytesHeaderParser(policy=email.policy.default).parsebytes(entity[: split + 4])
+    entity_body = entity[split + 4 :]
 
     outer: list[tuple[str, str]] = []
-    message_fields: list[tuple[str, str]] = []
-    for name, value in msg.items():
-        if is_content_header(name):
-            continue
-        if name.lower() in _TRANSPORT_ONLY:
-            continue
-        message_fields.append((name, str(value)))
-
-    inner = msg  # becomes the inner entity: strip the message fields
-    for name in {n.lower() for n, _ in msg.items() if not is_content_header(n)} | {"mime-version"}:
-        del inner[name]
-    if not inner.is_multipart() and inner.get("Content-Type") is None:
-        inner["Content-Type"] = "text/plain; charset=us-ascii"
-    _make_7bit(inner)
-
-    protected = {p.lower() for p in PROTECTED}
-    if header_protection:
-        for name, value in message_fields:
-            if name.lower() in protected:
-                inner[name] = value
-        inner.set_param("hp", "cipher" if encrypt else "clear")
-
     for name, value in message_fields:
         if encrypt and header_protection and name.lower() == "subject":
             outer.append(("Subject", OBSCURED_SUBJECT))
         else:
             outer.append((name, value))
-    if encrypt and header_protection and msg.get("Subject") is None:
-        outer.append(("Subject", OBSCURED_SUBJECT))
-    if encrypt and header_protection:
-        shown = email.message_from_bytes(b"", policy=email.policy.default)
-        for name, value in outer:
-            shown[name] = value
-        for field in hp_outer_fields(shown):
-            inner["HP-Outer"] = field
-
-    # Content-* first reads better; keep the generator's order otherwise.
+    if header_protection:
+        if encrypt and msg.get("Subject") is None:
+            outer.append(("Subject", OBSCURED_SUBJECT))
+        protected = {p.lower() for p in PROTECTED}
+        for name, value in message_fields:
+            if name.lower() in protected:
+                inner[name] = value
+        inner.set_param("hp", "cipher" if encrypt else "clear")
+        if encrypt:
+            shown = email.message_from_bytes(b"", policy=email.policy.default)
+            for name, value in outer:
+                shown[name] = value
+            for field in hp_outer_fields(shown):
+                inner["HP-Outer"] = field
+    head = b"".join(
+        _POLICY.header_factory(n, str(v)).fold(policy=_POLICY).encode("ascii")
+        for n, v in inner.items()
+    )
     return Prepared(
         outer=tuple(outer),
-        inner=_serialize(inner),
+        inner=head + b"\r\n" + entity_body,
         sender=sender,
         recipients=recipients,
     )

