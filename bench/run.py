@@ -1,12 +1,19 @@
-"""Sealmail benchmarks: the same work done by Sealmail and by the reference tool, same run.
+"""Sealmail crypto benchmarks: the same work by Sealmail and by gpg / openssl, same run.
 
-Usage: ``make bench`` (or ``python -m bench.run [--size-mb N] [--repeat N] [--json FILE]``).
+Usage: ``make bench`` or ``python -m bench.run [--size-mb N] [--repeat N] [--json FILE]``.
 
-Each cell runs a command as a separate process and records wall time and the process's
-peak RSS (from ``wait4``), for Sealmail's CLI and for ``gpg`` / ``openssl cms`` doing the
-same job on the same message. Ratios are Sealmail / reference (lower is better; goal
-<= 1.0x for time). "RSS over payload" is (peak RSS - the idle CLI's RSS) / payload size
-(goal <= 1.5x). Results are printed as a table and written as JSON to bench/results/.
+Every cell runs a command as its own process (through :mod:`bench.measure`, so peak RSS is
+the command's own) and records wall time and peak RSS, for Sealmail's CLI and for the
+reference tool doing the same job on the same message:
+
+* PGP sign+encrypt / decrypt+verify vs ``gpg`` (each side opens a message made *for* it by
+  the other, same payload and structure);
+* S/MIME sign+encrypt / decrypt+verify vs ``openssl cms -sign|-encrypt`` and
+  ``-decrypt|-verify``.
+
+Ratio = Sealmail time / reference time (goal <= 1.0x). "RSS over payload" = (peak RSS of
+the big run - peak RSS of the same command on a 1 KB message) / payload (goal <= 1.5x).
+The table is printed; JSON goes to bench/results/crypto.json.
 """
 
 from __future__ import annotations
@@ -19,59 +26,132 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.helpers.gnupg import Gpg  # noqa: E402
-from tests.helpers.messages import extract_part, make_message  # noqa: E402
+from tests.helpers.messages import extract_part, make_message, pgp_mime_encrypted  # noqa: E402
 from tests.helpers.pki import make_pki, write_pem  # noqa: E402
 
 ALICE, BOB = "alice@example.org", "bob@example.net"
+Measured = tuple[float, float]  # seconds, peak RSS MiB
 
 
-@dataclass
-class Cell:
-    name: str
-    sealmail_s: float
-    reference_s: float
-    sealmail_rss_mb: float
-    reference_rss_mb: float
-
-    @property
-    def ratio(self) -> float:
-        return self.sealmail_s / self.reference_s if self.reference_s else float("inf")
-
-
-def run(
-    cmd: list[str], *, env: dict[str, str], stdin: Path | None = None, stdout: Path | None = None
-) -> tuple[float, float]:
-    """Run ``cmd``; return (seconds, peak RSS in MiB)."""
-    fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
-    fout = open(stdout, "wb") if stdout else subprocess.DEVNULL
-    try:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - t0
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if stdin:
-            fin.close()  # type: ignore[union-attr]
-        if stdout:
-            fout.close()  # type: ignore[union-attr]
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{err}")
-    return elapsed, usage.ru_maxrss / 1024
+def run(cmd: list[str], *, env: dict[str, str]) -> Measured:
+    """Run ``cmd`` through bench.measure; return (seconds, peak RSS in MiB)."""
+    proc = subprocess.run(
+        [sys.executable, "-S", str(REPO / "bench" / "measure.py"), "--", *cmd],
+        env=env,
+        capture_output=True,
+        cwd=REPO,
+    )
+    lines = proc.stderr.decode(errors="replace").splitlines()
+    tag = next((line for line in reversed(lines) if line.startswith("@@measure ")), None)
+    if proc.returncode != 0 or tag is None:
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n" + "\n".join(lines[-20:]))
+    _, seconds, maxrss_kib = tag.split()
+    return float(seconds), int(maxrss_kib) / 1024
 
 
-def best(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def chain(*steps: Callable[[], Measured]) -> Measured:
+    results = [step() for step in steps]
+    return sum(r[0] for r in results), max(r[1] for r in results)
+
+
+def best(fn: Callable[[], Measured], repeat: int) -> Measured:
     results = [fn() for _ in range(repeat)]
     return min(r[0] for r in results), max(r[1] for r in results)
+
+
+class Bench:
+    def __init__(self, work: Path, gpg: Gpg) -> None:
+        self.work, self.gpg = work, gpg
+        self.env = {
+            **os.environ,
+            "SEALMAIL_PROFILE": str(work / "profile"),
+            "SEALMAIL_PROFILE_PASSPHRASE": "bench",
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+        self.sm = [sys.executable, "-m", "client.cli"]
+        self.gpg_base = [
+            "gpg", "--homedir", str(gpg.home), "--batch", "--yes", "--trust-model", "always",
+            "--pinentry-mode", "loopback", "--passphrase", "",
+        ]  # fmt: skip
+
+    def sealmail(self, *args: str, input: bytes | None = None) -> bytes:
+        return subprocess.run(
+            [*self.sm, *args], env=self.env, check=True, capture_output=True, cwd=REPO, input=input
+        ).stdout
+
+    def keys(self) -> None:
+        w = self.work
+        self.sealmail("keys", "generate", "--email", ALICE, "--kind", "pgp")
+        self.gpg.generate(f"Bob <{BOB}>")
+        (w / "bob.asc").write_bytes(self.gpg.export(BOB))
+        self.sealmail("keys", "import", str(w / "bob.asc"))
+        keys = json.loads(self.sealmail("keys", "list", "--json"))
+        fpr = next(k["fingerprint"] for k in keys if ALICE in k["emails"])
+        self.gpg.import_key(self.sealmail("keys", "export", fpr))
+        pki = make_pki()
+        a_leaf, b_leaf = pki.leaf(ALICE, "rsa2048"), pki.leaf(BOB, "rsa2048")
+        for name, obj in (("root.pem", pki.root), ("a.key", a_leaf.key), ("a.pem", a_leaf.cert),
+                          ("b.key", b_leaf.key), ("b.pem", b_leaf.cert),
+                          ("chain.pem", pki.intermediate)):  # fmt: skip
+            write_pem(w / name, obj)
+        subprocess.run(
+            ["openssl", "pkcs12", "-export", "-inkey", str(w / "a.key"), "-in", str(w / "a.pem"),
+             "-certfile", str(w / "chain.pem"), "-passout", "pass:x", "-out", str(w / "a.p12")],
+            check=True,
+        )  # fmt: skip
+        self.sealmail("keys", "import", str(w / "root.pem"), "--trust")
+        self.sealmail("keys", "import", str(w / "a.p12"), "--passphrase-fd", "0", input=b"x")
+        self.sealmail("keys", "import", str(w / "b.pem"))
+
+    def cells(self, msg: Path, tag: str, repeat: int) -> dict[str, tuple[Measured, Measured]]:
+        w, env, sm = self.work, self.env, self.sm
+        out: dict[str, tuple[Measured, Measured]] = {}
+        f = lambda name: str(w / f"{tag}.{name}")  # noqa: E731
+
+        s = best(lambda: run([*sm, "message", "encrypt", str(msg), "--to", BOB, "--sign",
+                              "--method", "pgp", "-o", f("pgp.eml")], env=env), repeat)  # fmt: skip
+        g = best(lambda: run([*self.gpg_base, "-a", "-se", "-r", ALICE, "-u", BOB, "-o",
+                              f("g.asc"), str(msg)], env=env), repeat)  # fmt: skip
+        out["PGP sign+encrypt"] = (s, g)
+
+        Path(f("g.eml")).write_bytes(
+            pgp_mime_encrypted(f"From: {BOB}\nTo: {ALICE}", Path(f("g.asc")).read_bytes())
+        )
+        Path(f("sm.asc")).write_bytes(extract_part(Path(f("pgp.eml")).read_bytes(), 1))
+        s = best(lambda: run([*sm, "message", "decrypt", f("g.eml"), "-o", f("d.eml")], env=env),
+                 repeat)  # fmt: skip
+        g = best(lambda: run([*self.gpg_base, "-d", "-o", f("gd.eml"), f("sm.asc")], env=env),
+                 repeat)  # fmt: skip
+        out["PGP decrypt+verify"] = (s, g)
+
+        s = best(lambda: run([*sm, "message", "encrypt", str(msg), "--to", BOB, "--sign",
+                              "--method", "smime", "-o", f("smime.eml")], env=env), repeat)  # fmt: skip
+        o = best(lambda: chain(
+            lambda: run(["openssl", "cms", "-sign", "-in", str(msg), "-signer", str(w / "b.pem"),
+                         "-inkey", str(w / "b.key"), "-certfile", str(w / "chain.pem"),
+                         "-out", f("os.eml")], env=env),
+            lambda: run(["openssl", "cms", "-encrypt", "-aes256", "-in", f("os.eml"),
+                         "-recip", str(w / "a.pem"), "-out", f("oe.eml")], env=env),
+        ), repeat)  # fmt: skip
+        out["S/MIME sign+encrypt"] = (s, o)
+
+        s = best(lambda: run([*sm, "message", "decrypt", f("oe.eml"), "-o", f("sd.eml")],
+                             env=env), repeat)  # fmt: skip
+        o = best(lambda: chain(
+            lambda: run(["openssl", "cms", "-decrypt", "-in", f("oe.eml"), "-recip",
+                         str(w / "a.pem"), "-inkey", str(w / "a.key"), "-out", f("od.eml")], env=env),
+            lambda: run(["openssl", "cms", "-verify", "-in", f("od.eml"), "-CAfile",
+                         str(w / "root.pem"), "-out", f("ov.eml")], env=env),
+        ), repeat)  # fmt: skip
+        out["S/MIME decrypt+verify"] = (s, o)
+        return out
 
 
 def main() -> int:
@@ -84,292 +164,37 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="smbench"))
     gpg = Gpg()
     try:
-        env = {
-            **os.environ,
-            "SEALMAIL_PROFILE": str(work / "profile"),
-            "SEALMAIL_PROFILE_PASSPHRASE": "bench",
-            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        }
-        sm = [sys.executable, "-m", "client.cli"]
-
-        def sealmail(*a: str) -> None:
-            subprocess.run([*sm, *a], env=env, check=True, capture_output=True, cwd=REPO)
-
+        bench = Bench(work, gpg)
+        bench.keys()
         payload = os.urandom(args.size_mb * 1024 * 1024)
-        msg = work / "in.eml"
-        msg.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", payload)]))
+        big, small = work / "big.eml", work / "small.eml"
+        big.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", payload)]))
+        small.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", os.urandom(1024))]))
         size_mb = len(payload) / 1024 / 1024
+        base = bench.cells(small, "small", 1)
+        cells = bench.cells(big, "big", args.repeat)
 
-        # ---- keys: Alice in Sealmail (PGP + S/MIME), Bob in gpg / openssl
-        sealmail("keys", "generate", "--email", ALICE, "--kind", "pgp")
-        gpg.generate(f"Bob <{BOB}>")
-        (work / "bob.asc").write_bytes(gpg.export(BOB))
-        sealmail("keys", "import", str(work / "bob.asc"))
-        keys = json.loads(
-            subprocess.run(
-                [*sm, "keys", "list", "--json"], env=env, check=True, capture_output=True, cwd=REPO
-            ).stdout
-        )
-        alice_fpr = next(k["fingerprint"] for k in keys if ALICE in k["emails"])
-        gpg.import_key(
-            subprocess.run(
-                [*sm, "keys", "export", alice_fpr],
-                env=env,
-                check=True,
-                capture_output=True,
-                cwd=REPO,
-            ).stdout
-        )
-        pki = make_pki()
-        a_leaf, b_leaf = pki.leaf(ALICE, "rsa2048"), pki.leaf(BOB, "rsa2048")
-        write_pem(work / "root.pem", pki.root)
-        write_pem(work / "a.key", a_leaf.key)
-        write_pem(work / "a.pem", a_leaf.cert)
-        write_pem(work / "b.key", b_leaf.key)
-        write_pem(work / "b.pem", b_leaf.cert)
-        write_pem(work / "chain.pem", pki.intermediate)
-        subprocess.run(
-            [
-                "openssl",
-                "pkcs12",
-                "-export",
-                "-inkey",
-                str(work / "a.key"),
-                "-in",
-                str(work / "a.pem"),
-                "-certfile",
-                str(work / "chain.pem"),
-                "-passout",
-                "pass:x",
-                "-out",
-                str(work / "a.p12"),
-            ],
-            check=True,
-        )
-        sealmail("keys", "import", str(work / "root.pem"), "--trust")
-        subprocess.run(
-            [*sm, "keys", "import", str(work / "a.p12"), "--passphrase-fd", "0"],
-            input=b"x",
-            env=env,
-            check=True,
-            capture_output=True,
-            cwd=REPO,
-        )
-        sealmail("keys", "import", str(work / "b.pem"))
-
-        idle = best(lambda: run([*sm, "--version"], env=env), 1)[1]
-        gpg_base = [
-            "gpg",
-            "--homedir",
-            str(gpg.home),
-            "--batch",
-            "--yes",
-            "--trust-model",
-            "always",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ]
-        cells: list[Cell] = []
-
-        # ---- PGP sign+encrypt
-        pgp_out = work / "pgp.eml"
-        s = best(
-            lambda: run(
-                [
-                    *sm,
-                    "message",
-                    "encrypt",
-                    str(msg),
-                    "--to",
-                    BOB,
-                    "--sign",
-                    "--method",
-                    "pgp",
-                    "-o",
-                    str(pgp_out),
-                ],
-                env=env,
-            ),
-            args.repeat,
-        )
-        g = best(
-            lambda: run(
-                [
-                    *gpg_base,
-                    "-a",
-                    "-se",
-                    "-r",
-                    ALICE,
-                    "-u",
-                    BOB,
-                    "-o",
-                    str(work / "g.asc"),
-                    str(msg),
-                ],
-                env=env,
-            ),
-            args.repeat,
-        )
-        cells.append(Cell("PGP sign+encrypt", s[0], g[0], s[1], g[1]))
-
-        # ---- PGP decrypt+verify: gpg made it for Alice, both open the same bytes
-        ct = (work / "g.asc").read_bytes()
-        from tests.helpers.messages import pgp_mime_encrypted
-
-        (work / "g.eml").write_bytes(pgp_mime_encrypted(f"From: {BOB}\nTo: {ALICE}", ct))
-        s = best(
-            lambda: run(
-                [*sm, "message", "decrypt", str(work / "g.eml"), "-o", str(work / "d.eml")], env=env
-            ),
-            args.repeat,
-        )
-        (work / "sm.asc").write_bytes(extract_part(pgp_out.read_bytes(), 1))
-        # gpg opens the message Sealmail made for Bob (same payload, same structure)
-        g = best(
-            lambda: run(
-                [*gpg_base, "-d", "-o", str(work / "gd.eml"), str(work / "sm.asc")], env=env
-            ),
-            args.repeat,
-        )
-        cells.append(Cell("PGP decrypt+verify", s[0], g[0], s[1], g[1]))
-
-        # ---- S/MIME sign+encrypt vs openssl cms -sign | -encrypt
-        sm_out = work / "smime.eml"
-        s = best(
-            lambda: run(
-                [
-                    *sm,
-                    "message",
-                    "encrypt",
-                    str(msg),
-                    "--to",
-                    BOB,
-                    "--sign",
-                    "--method",
-                    "smime",
-                    "-o",
-                    str(sm_out),
-                ],
-                env=env,
-            ),
-            args.repeat,
-        )
-
-        def ossl_protect() -> tuple[float, float]:
-            t1, r1 = run(
-                [
-                    "openssl",
-                    "cms",
-                    "-sign",
-                    "-in",
-                    str(msg),
-                    "-signer",
-                    str(work / "b.pem"),
-                    "-inkey",
-                    str(work / "b.key"),
-                    "-certfile",
-                    str(work / "chain.pem"),
-                    "-out",
-                    str(work / "os.eml"),
-                ],
-                env=env,
-            )
-            t2, r2 = run(
-                [
-                    "openssl",
-                    "cms",
-                    "-encrypt",
-                    "-aes256",
-                    "-in",
-                    str(work / "os.eml"),
-                    "-recip",
-                    str(work / "a.pem"),
-                    "-out",
-                    str(work / "oe.eml"),
-                ],
-                env=env,
-            )
-            return t1 + t2, max(r1, r2)
-
-        o = best(ossl_protect, args.repeat)
-        cells.append(Cell("S/MIME sign+encrypt", s[0], o[0], s[1], o[1]))
-
-        # ---- S/MIME decrypt+verify: Sealmail opens openssl's message, openssl opens Sealmail's
-        s = best(
-            lambda: run(
-                [*sm, "message", "decrypt", str(work / "oe.eml"), "-o", str(work / "sd.eml")],
-                env=env,
-            ),
-            args.repeat,
-        )
-
-        def ossl_open() -> tuple[float, float]:
-            t1, r1 = run(
-                [
-                    "openssl",
-                    "cms",
-                    "-decrypt",
-                    "-in",
-                    str(work / "oe.eml"),
-                    "-recip",
-                    str(work / "a.pem"),
-                    "-inkey",
-                    str(work / "a.key"),
-                    "-out",
-                    str(work / "od.eml"),
-                ],
-                env=env,
-            )
-            t2, r2 = run(
-                [
-                    "openssl",
-                    "cms",
-                    "-verify",
-                    "-in",
-                    str(work / "od.eml"),
-                    "-CAfile",
-                    str(work / "root.pem"),
-                    "-out",
-                    str(work / "ov.eml"),
-                ],
-                env=env,
-            )
-            return t1 + t2, max(r1, r2)
-
-        o = best(ossl_open, args.repeat)
-        cells.append(Cell("S/MIME decrypt+verify", s[0], o[0], s[1], o[1]))
-
-        # ---- print
         print(
             f"\nSealmail crypto benchmark: {size_mb:.0f} MB attachment, best of {args.repeat}, "
             f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
         )
-        print(
-            f"{'operation':24} {'sealmail s':>10} {'ref s':>8} {'ratio':>7} "
-            f"{'sealmail RSS MB':>16} {'ref RSS MB':>11} {'RSS over payload':>17}"
-        )
-        for c in cells:
-            over = (c.sealmail_rss_mb - idle) / size_mb
-            print(
-                f"{c.name:24} {c.sealmail_s:10.2f} {c.reference_s:8.2f} {c.ratio:6.2f}x "
-                f"{c.sealmail_rss_mb:16.0f} {c.reference_rss_mb:11.0f} {over:16.2f}x"
-            )
+        header = (f"{'operation':24} {'sealmail s':>10} {'ref s':>7} {'ratio':>7} "
+                  f"{'sealmail MiB':>12} {'ref MiB':>8} {'RSS over payload':>16}")  # fmt: skip
+        print(header)
+        rows = []
+        for name, ((s_t, s_rss), (r_t, r_rss)) in cells.items():
+            over = (s_rss - base[name][0][1]) / size_mb
+            ratio = s_t / r_t if r_t else float("inf")
+            print(f"{name:24} {s_t:10.2f} {r_t:7.2f} {ratio:6.2f}x "
+                  f"{s_rss:12.0f} {r_rss:8.0f} {over:15.2f}x")  # fmt: skip
+            rows.append({"operation": name, "sealmail_s": s_t, "reference_s": r_t, "ratio": ratio,
+                         "sealmail_rss_mib": s_rss, "reference_rss_mib": r_rss,
+                         "baseline_rss_mib": base[name][0][1], "rss_over_payload": over})  # fmt: skip
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "size_mb": size_mb,
-                    "repeat": args.repeat,
-                    "idle_rss_mb": idle,
-                    "machine": platform.machine(),
-                    "cores": os.cpu_count(),
-                    "cells": [{**asdict(c), "ratio": c.ratio} for c in cells],
-                },
-                indent=2,
-            )
-        )
+        args.json.write_text(json.dumps({
+            "size_mb": size_mb, "repeat": args.repeat, "machine": platform.machine(),
+            "cores": os.cpu_count(), "python": platform.python_version(), "cells": rows,
+        }, indent=2))  # fmt: skip
         print(f"\nJSON: {args.json}")
     finally:
         gpg.close()
