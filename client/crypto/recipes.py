@@ -46,6 +46,9 @@ from client.mime.parse import OpenedMessage, open_message
 __all__ = ["Opener", "ProtectResult", "open_raw", "protect"]
 
 log = logging.getLogger(__name__)
+# Digests whose signatures we refuse (RFC 8551 §2.1 lets receivers drop SHA-1; Thunderbird
+# and Sequoia refuse it too, so a forged SHA-1 collision never shows as "good").
+WEAK_DIGESTS = frozenset({"md5", "sha1"})
 Rng = Callable[[int], bytes]
 Method = Literal["pgp", "smime"]
 
@@ -127,6 +130,9 @@ class Opener:
                 status, detail = "unknown-key", signer.reason or "signer certificate not included"
             elif not signer.valid:
                 status = "bad"
+            elif signer.digest_algorithm.lower().replace("-", "") in WEAK_DIGESTS:
+                status = "bad"
+                detail = f"{signer.digest_algorithm} signatures are no longer accepted (forgeable)"
             else:
                 check = self.keys.smime_check(cert, result.certificates, now=now)
                 status = {

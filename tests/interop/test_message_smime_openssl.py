@@ -168,3 +168,19 @@ def test_legacy_p12_import_and_decrypt(cli: Cli, pki: Pki, tmp_path: Path) -> No
     other = cli("keys", "import", str(tmp_path / "legacy.p12"), "--passphrase-fd", "0",
                 input=b"wrong")  # fmt: skip
     assert other.returncode == 4 and other.stderr.startswith("error: ")
+
+
+def test_sha1_signature_is_refused_by_policy(cli: Cli, pki: Pki, tmp_path: Path) -> None:
+    _setup(cli, pki, tmp_path, "rsa2048", "rsa2048")
+    (tmp_path / "inner.eml").write_bytes(make_message(BOB, ALICE))
+    for md, expected in (("sha256", "good"), ("sha1", "bad")):
+        signed = openssl(
+            "cms", "-sign", "-md", md, "-from", BOB, "-in", str(tmp_path / "inner.eml"),
+            "-signer", str(tmp_path / "bob.pem"), "-inkey", str(tmp_path / "bob.key"),
+            "-certfile", str(tmp_path / "chain.pem"),
+        )  # fmt: skip
+        (tmp_path / f"{md}.eml").write_bytes(signed)
+        report = json.loads(cli("message", "verify", str(tmp_path / f"{md}.eml"), "--json").text)
+        assert [s["status"] for s in report["signatures"]] == [expected], md
+        if expected == "bad":
+            assert "no longer accepted" in report["signatures"][0]["detail"]

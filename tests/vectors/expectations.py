@@ -159,16 +159,16 @@ _ROWS = [
         "thunderbird-smime/alice.dsig.SHA1.multipart.eml",
         "tb-smime",
         at(2026, 6, 1),
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.dsig.SHA1.multipart.env.eml",
         "tb-smime",
         at(2026, 6, 1),
         encrypted=True,
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.dsig.SHA1.multipart.mismatch-econtent.eml",
@@ -269,8 +269,8 @@ _ROWS = [
         "tb-smime",
         at(2026, 6, 1),
         encrypted=True,
-        sigs=(("good", "dave@example.com", "message"), ("bad", "alice@example.com", "message")),
-        why="",
+        sigs=(("bad", "dave@example.com", "message"), ("bad", "alice@example.com", "message")),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.env.dsig.SHA1.multipart.eml",
@@ -335,18 +335,18 @@ _ROWS = [
         at(2026, 6, 1),
         encrypted=True,
         sigs=(
-            ("good", "dave@example.com", "message"),
-            ("signer-mismatch", "alice@example.com", "message"),
+            ("bad", "dave@example.com", "message"),
+            ("bad", "alice@example.com", "message"),
         ),
-        why="",
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.env.sig.SHA1.opaque.eml",
         "tb-smime",
         at(2026, 6, 1),
         encrypted=True,
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.env.sig.SHA256.opaque.dave.sig.SHA256.opaque.eml",
@@ -416,16 +416,16 @@ _ROWS = [
         "thunderbird-smime/alice.html.sig.SHA1.opaque.eml",
         "tb-smime",
         at(2026, 6, 1),
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.html.sig.SHA1.opaque.env.eml",
         "tb-smime",
         at(2026, 6, 1),
         encrypted=True,
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.html.sig.SHA256.opaque.eml",
@@ -477,20 +477,20 @@ _ROWS = [
         "tb-smime",
         at(2026, 6, 1),
         sigs=(
-            ("good", "dave@example.com", "message"),
-            ("signer-mismatch", "alice@example.com", "message"),
+            ("bad", "dave@example.com", "message"),
+            ("bad", "alice@example.com", "message"),
         ),
-        why="",
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.plain.dsig.SHA1.multipart.dave.sig.SHA1.opaque.eml",
         "tb-smime",
         at(2026, 6, 1),
         sigs=(
-            ("good", "dave@example.com", "message"),
-            ("signer-mismatch", "alice@example.com", "message"),
+            ("bad", "dave@example.com", "message"),
+            ("bad", "alice@example.com", "message"),
         ),
-        why="",
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.plain.dsig.SHA256.multipart.dave.dsig.SHA256.multipart.eml",
@@ -557,20 +557,20 @@ _ROWS = [
         "tb-smime",
         at(2026, 6, 1),
         sigs=(
-            ("good", "dave@example.com", "message"),
-            ("signer-mismatch", "alice@example.com", "message"),
+            ("bad", "dave@example.com", "message"),
+            ("bad", "alice@example.com", "message"),
         ),
-        why="",
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.plain.sig.SHA1.opaque.dave.sig.SHA1.opaque.eml",
         "tb-smime",
         at(2026, 6, 1),
         sigs=(
-            ("good", "dave@example.com", "message"),
-            ("signer-mismatch", "alice@example.com", "message"),
+            ("bad", "dave@example.com", "message"),
+            ("bad", "alice@example.com", "message"),
         ),
-        why="",
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.plain.sig.SHA256.opaque.dave.dsig.SHA256.multipart.eml",
@@ -636,16 +636,16 @@ _ROWS = [
         "thunderbird-smime/alice.sig.SHA1.opaque.eml",
         "tb-smime",
         at(2026, 6, 1),
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.sig.SHA1.opaque.env.eml",
         "tb-smime",
         at(2026, 6, 1),
         encrypted=True,
-        sigs=(("good", "alice@example.com", "message"),),
-        why="",
+        sigs=(("bad", "alice@example.com", "message"),),
+        why="SHA-1 signature: refused by policy (bad), as Thunderbird does",
     ),
     V(
         "thunderbird-smime/alice.sig.SHA256.opaque.eml",
@@ -1233,14 +1233,14 @@ _ROWS = [
         "rfc4134/4.8.eml",
         "rfc4134",
         at(2001, 9, 9),
-        sigs=(("untrusted", "alicedss@example.com", "message"),),
+        sigs=(("bad", "alicedss@example.com", "message"),),
         why="",
     ),
     V(
         "rfc4134/4.9.eml",
         "rfc4134",
         at(2001, 9, 9),
-        sigs=(("untrusted", "alicedss@example.com", "message"),),
+        sigs=(("bad", "alicedss@example.com", "message"),),
         why="",
     ),
     V("rfc4134/5.3.eml", "rfc4134", at(2001, 9, 9), encrypted=True, why=""),
@@ -1580,6 +1580,7 @@ _ROWS = [
         "empty",
         at(2026, 6, 1),
         error="DecryptionFailed",
+        sigs=(("unknown-key", None, "message"),),
         why="refused: the message could not be decrypted",
     ),
     V("mailpile/tests.mbx#8", "empty", at(2026, 6, 1), why=""),
@@ -1595,6 +1596,7 @@ _ROWS = [
         "empty",
         at(2026, 6, 1),
         error="DecryptionFailed",
+        sigs=(("good", "signer@test.local", "message"),),
         why="refused: the message could not be decrypted",
     ),
     V(
@@ -2236,6 +2238,7 @@ _ROWS = [
         at(2026, 6, 1),
         encrypted=True,
         sigs=(("unknown-key", None, "message"),),
+        scheme="legacy",
         why="",
     ),
 ]
@@ -2270,9 +2273,7 @@ _RULES: list[tuple[str, dict[str, object]]] = [
     ),
     (
         r"SHA1",
-        {
-            "why": "SHA-1 signature is cryptographically valid; Thunderbird reports it BAD by policy, we report what verified"
-        },
+        {"why": "SHA-1 signatures are refused by policy (reported bad), as Thunderbird does"},
     ),
     (
         r"alice\.env\.dsig\.SHA\d+\.multipart",
@@ -2398,7 +2399,6 @@ _RULES: list[tuple[str, dict[str, object]]] = [
         r"enc-to-carol@pgp\.icu-revoked",
         {
             "marker": "billie-jean",
-            "xfail": "keystore cannot import the revoked carol@pgp.icu secret key (keystore/openpgp.py _is_protected: 'No suitable certifying key')",
             "why": "decrypts with the revoked key's subkey; signer unknown",
         },
     ),
@@ -2432,9 +2432,7 @@ _RULES: list[tuple[str, dict[str, object]]] = [
     (r"^rfc4134/", {"marker": SAMPLE, "why": "RFC 4134 example message"}),
     (
         r"^rfc4134/4\.[89]",
-        {
-            "why": "RFC 4134 signature verifies; the 1999 chain (1024-bit DSA, SHA-1) is below the validation policy: untrusted"
-        },
+        {"why": "RFC 4134 signatures use SHA-1 (1999): refused by policy, reported bad"},
     ),
     (
         r"^smime-rs-realworld/",
@@ -2494,7 +2492,12 @@ _RULES: list[tuple[str, dict[str, object]]] = [
             "profile": "mailpile",
             "error": None,
             "encrypted": True,
-            "xfail": "keystore cannot import mailpile/gpg-keyring (SHA-1 self-signatures rejected by Sequoia's StandardPolicy; keystore/openpgp.py _is_protected / store.py _pgp_row)",
+        },
+    ),
+    (
+        r"^mailpile/tests\.mbx#2$",
+        {
+            "xfail": "signed by bre@netverjar.is, whose key binds its subkeys with SHA-1: the message layer reports 'bad' where it should say the signature cannot be checked under the current policy (weak key, keystore KeyInfo.weak)",
         },
     ),
     # ---- security corpora
