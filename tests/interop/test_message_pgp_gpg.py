@@ -209,3 +209,25 @@ def test_tampered_ciphertext_releases_nothing(pair, tmp_path: Path) -> None:  # 
         assert res.stderr.startswith("error: ")
         assert "Traceback" not in res.stderr
         assert not out.exists()
+
+
+@pytest.mark.slow
+def test_20_mb_attachment_both_ways(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, gpg = pair
+    big = os.urandom(20 * 1024 * 1024)
+    src = tmp_path / "in.eml"
+    src.write_bytes(make_message(ALICE, BOB, attachments=[("mri.dcm", big)]))
+    cli.ok("message", "encrypt", str(src), "--to", BOB, "--sign", "-o", str(tmp_path / "o.eml"))
+    res = gpg.run("--decrypt", input=extract_part((tmp_path / "o.eml").read_bytes(), 1))
+    assert res.has("DECRYPTION_OKAY") and res.has("GOODSIG"), res.stderr
+    assert body_of(res.stdout)[1] == [("mri.dcm", big)]
+    inner = make_message(BOB, ALICE, attachments=[("mri.dcm", big)])
+    ct = gpg.check("--sign", "--encrypt", "--armor", "-r", ALICE, "-u", BOB, input=inner).stdout
+    (tmp_path / "g.eml").write_bytes(pgp_mime_encrypted(f"From: {BOB}\nTo: {ALICE}", ct))
+    report = json.loads(
+        cli.ok(
+            "message", "decrypt", str(tmp_path / "g.eml"), "-o", str(tmp_path / "d.eml"), "--json"
+        ).text
+    )
+    assert [s["status"] for s in report["signatures"]] == ["good"]
+    assert body_of((tmp_path / "d.eml").read_bytes())[1] == [("mri.dcm", big)]

@@ -184,3 +184,27 @@ def test_sha1_signature_is_refused_by_policy(cli: Cli, pki: Pki, tmp_path: Path)
         assert [s["status"] for s in report["signatures"]] == [expected], md
         if expected == "bad":
             assert "no longer accepted" in report["signatures"][0]["detail"]
+
+
+@pytest.mark.slow
+def test_20_mb_attachment_both_ways(cli: Cli, pki: Pki, tmp_path: Path) -> None:
+    alice, _ = _setup(cli, pki, tmp_path, "p256", "rsa2048")
+    big = os.urandom(20 * 1024 * 1024)
+    (tmp_path / "in.eml").write_bytes(make_message(ALICE, BOB, attachments=[("ct.dcm", big)]))
+    out = tmp_path / "out.eml"
+    cli.ok("message", "encrypt", str(tmp_path / "in.eml"), "--to", BOB, "--method", "smime",
+           "--sign", "-o", str(out))  # fmt: skip
+    (tmp_path / "signed.eml").write_bytes(openssl(
+        "cms", "-decrypt", "-in", str(out), "-recip", str(tmp_path / "bob.pem"),
+        "-inkey", str(tmp_path / "bob.key"),
+    ))  # fmt: skip
+    inner = openssl("cms", "-verify", "-in", str(tmp_path / "signed.eml"),
+                    "-CAfile", str(tmp_path / "root.pem"))  # fmt: skip
+    assert body_of(inner)[1] == [("ct.dcm", big)]
+    write_pem(tmp_path / "alice.pem", alice.cert)
+    enc = openssl("cms", "-encrypt", "-aes-256-gcm", "-in", str(tmp_path / "in.eml"),
+                  "-recip", str(tmp_path / "alice.pem"))  # fmt: skip
+    (tmp_path / "enc.eml").write_bytes(enc)
+    res = cli.ok("message", "decrypt", str(tmp_path / "enc.eml"), "-o", str(tmp_path / "d.eml"))
+    assert res.returncode == 0
+    assert body_of((tmp_path / "d.eml").read_bytes())[1] == [("ct.dcm", big)]
