@@ -20,7 +20,9 @@ def test_help_and_version(cli: Cli) -> None:
 
 
 def test_keys_generate_list_export(cli: Cli, tmp_path: Path) -> None:
-    out = json.loads(cli.ok("keys", "generate", "--email", "a@example.org", "--kind", "pgp", "--json").text)
+    out = json.loads(
+        cli.ok("keys", "generate", "--email", "a@example.org", "--kind", "pgp", "--json").text
+    )
     assert set(out) == {"fingerprint"}
     fpr = out["fingerprint"]
     cli.ok("keys", "generate", "--email", "a@example.org", "--kind", "smime")
@@ -61,13 +63,17 @@ def test_garbage_input_is_a_clear_error_not_a_crash(cli: Cli, tmp_path: Path) ->
     junk = tmp_path / "junk"
     cases = {
         "random": os.urandom(4096),
-        "pgp-armor": b"Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x\n\n--x\n\nVersion: 1\n--x\n\n-----BEGIN PGP MESSAGE-----\n\nAAAA\n-----END PGP MESSAGE-----\n--x--\n",
+        "pgp-armor": b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=x\n\n--x\n\nVersion: 1\n--x\n\n-----BEGIN PGP MESSAGE-----\n\nAAAA\n-----END PGP MESSAGE-----\n--x--\n',
         "smime": b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\nContent-Transfer-Encoding: base64\n\nMIIBAAAA\n",
         "key": b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsBNBFxx\n-----END PGP PUBLIC KEY BLOCK-----\n",
     }
     for name, data in cases.items():
         junk.write_bytes(data)
-        for args in (("message", "decrypt", str(junk)), ("message", "verify", str(junk)), ("keys", "import", str(junk))):
+        for args in (
+            ("message", "decrypt", str(junk)),
+            ("message", "verify", str(junk)),
+            ("keys", "import", str(junk)),
+        ):
             res = cli(*args)
             assert res.returncode not in (0, 70), (name, args, res.stderr)
             assert res.stderr.startswith("error: "), (name, args, res.stderr)

@@ -93,7 +93,9 @@ def test_no_header_protection_leaves_no_trace() -> None:
 
 
 def test_message_without_content_type_and_body() -> None:
-    p = compose.prepare(b"From: a@example.org\nTo: b@example.org\n\n", encrypt=True, now=NOW, rng=rng)
+    p = compose.prepare(
+        b"From: a@example.org\nTo: b@example.org\n\n", encrypt=True, now=NOW, rng=rng
+    )
     assert parse_entity(p.inner, canonical=True).content_type == "text/plain"
     with pytest.raises(MalformedMessage):
         compose.prepare(b"just some text without any header", encrypt=True, now=NOW, rng=rng)
@@ -101,7 +103,12 @@ def test_message_without_content_type_and_body() -> None:
 
 def test_wrapped_signed_part_is_exactly_the_inner_bytes() -> None:
     p = compose.prepare(_msg(b"hello\n"), encrypt=False, now=NOW, rng=rng)
-    signed = compose.wrap_pgp_signed(p.inner, b"-----BEGIN PGP SIGNATURE-----\n\nAA==\n-----END PGP SIGNATURE-----\n", "pgp-sha256", rng)
+    signed = compose.wrap_pgp_signed(
+        p.inner,
+        b"-----BEGIN PGP SIGNATURE-----\n\nAA==\n-----END PGP SIGNATURE-----\n",
+        "pgp-sha256",
+        rng,
+    )
     whole = compose.assemble(p.outer, signed)
     top = parse_entity(whole, canonical=True)
     first, second = split_multipart(top)
@@ -126,5 +133,7 @@ def test_to_crlf_handles_mixed_endings() -> None:
     ],
 )
 def test_split_multipart_delimiters(body: bytes, expected: list[bytes]) -> None:
-    entity = parse_entity(b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n' + body, canonical=True)
+    entity = parse_entity(
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n' + body, canonical=True
+    )
     assert split_multipart(entity) == expected
