@@ -5,14 +5,23 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the project uses (gpg and openssl are the interop judges).
-DEB_PKGS := gnupg openssl
+# Debian packages the project uses: gpg and openssl are the interop judges; Dovecot is the
+# IMAP server of the test rig and the demo; Chromium opens envelope pages in the browser
+# tests; gnome-keyring + dbus give a real Secret Service for the keyring test.
+# Xvfb and the xcb libraries let the Qt app run (and be screenshotted) without a screen.
+DEB_PKGS := gnupg openssl chromium dovecot-imapd dovecot-lmtpd gnome-keyring dbus \
+	xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+	libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1 libfontconfig1
 STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint unit bench setup deb-deps clean
 
+# The app in demo mode (demo identities and a demo mailbox). Without a screen it runs
+# under Xvfb and writes a screenshot instead.
 run: setup
-	$(BIN)/sealmail --help
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(BIN)/sealmail-gui --demo; \
+	else echo "no display: running under Xvfb, screenshot -> sealmail-demo.png"; \
+	  xvfb-run -a $(BIN)/sealmail-gui --demo --screenshot sealmail-demo.png && echo "wrote sealmail-demo.png"; fi
 
 test: setup check unit
 

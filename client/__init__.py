@@ -5,7 +5,12 @@ Imports go one way: ``ui -> client -> keystore``; nothing here imports Qt.
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# pysequoia captures a Rust backtrace for every error when RUST_BACKTRACE is set, holding
+# the GIL ~80 ms each time; its errors are translated anyway, so never capture them.
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
 __all__ = ["__version__"]
 

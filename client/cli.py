@@ -30,7 +30,17 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 log = logging.getLogger("sealmail")
 
 EXIT_BUG = 70
-COMMAND_MODULES = ("keys", "message")
+COMMAND_MODULES = (
+    "keys",
+    "message",
+    "envelope",
+    "policy",
+    "audit",
+    "account",
+    "sync",
+    "send",
+    "outbox",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

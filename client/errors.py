@@ -15,6 +15,17 @@ The tree below ``SealmailError`` (defined in ``keystore.errors``, re-exported he
         ├── NotEncrypted / NotSigned    the operation needs a protected message and got none
         ├── MessageTooLarge             a size/nesting/decompression limit was hit (bombs)
         └── VendorEnvelope              a portal envelope that cannot be opened offline
+    └── TransportError                  talking to a mail server (IMAP, SMTP, autoconfig)
+        ├── TlsRequired                 no verified TLS: STARTTLS missing/refused, bad certificate,
+        │                               PREAUTH on a plain link. Closed before anything was sent.
+        ├── RequireTlsUnavailable       REQUIRETLS (RFC 8689) asked for, server does not offer it
+        ├── AuthenticationFailed        the server rejected the user name or password
+        ├── ConnectionFailed            network error, time-out or dropped link (retry later)
+        ├── TemporaryFailure            the server answered 4xx / NO [UNAVAILABLE] (retry later)
+        ├── ServerRefused               the server answered 5xx / NO / BAD for good (held)
+        ├── MailboxChanged              UIDVALIDITY changed or a folder vanished during an operation
+        ├── AccountNotFound             no account with that address in the profile
+        └── AutoconfigFailed            no usable settings could be discovered for a domain
 
 Library exceptions (pysequoia's RuntimeError with a Rust backtrace, cryptography's
 ValueError, asn1crypto's errors) are translated at the boundary with ``raise ... from``;
@@ -38,12 +49,17 @@ from keystore.errors import (
 )
 
 __all__ = [
+    "AccountNotFound",
+    "AuthenticationFailed",
+    "AutoconfigFailed",
     "BadPassword",
+    "ConnectionFailed",
     "DecryptionFailed",
     "InsecureKeyring",
     "InvalidKeyMaterial",
     "KeyNotFound",
     "KeystoreError",
+    "MailboxChanged",
     "MalformedMessage",
     "MessageError",
     "MessageTooLarge",
@@ -52,9 +68,14 @@ __all__ = [
     "NotEncrypted",
     "NotSigned",
     "ProfileLocked",
+    "RequireTlsUnavailable",
     "SealmailError",
     "SecretStoreUnavailable",
+    "ServerRefused",
     "TamperedMessage",
+    "TemporaryFailure",
+    "TlsRequired",
+    "TransportError",
     "UnauthenticatedCiphertext",
     "UnsupportedMessage",
     "UsageError",
@@ -119,3 +140,64 @@ class VendorEnvelope(MessageError):
         "This is a portal envelope; open it in a web browser with network access "
         "and follow its instructions."
     )
+
+
+class TransportError(SealmailError):
+    """Something went wrong talking to a mail server. ``temporary`` says whether to retry."""
+
+    hint = "Check the account's server settings (`sealmail account list`) and the network."
+    exit_code = 8
+    temporary = False
+
+
+class TlsRequired(TransportError):
+    hint = (
+        "The server did not offer verified TLS (STARTTLS missing or refused, or its "
+        "certificate is invalid, expired or for another host). Nothing was sent. Check the "
+        "host name and port, or give the right CA with --ca-file; never turn TLS off."
+    )
+    exit_code = 9
+
+
+class RequireTlsUnavailable(TransportError):
+    hint = (
+        "Policy asks for TLS on every hop (REQUIRETLS, RFC 8689) and this server does not "
+        "offer it. The message is held in the outbox; protect it end-to-end instead."
+    )
+    exit_code = 9
+
+
+class AuthenticationFailed(TransportError):
+    hint = "The server rejected the user name or password; update them with `sealmail account add`."
+    exit_code = 10
+
+
+class ConnectionFailed(TransportError):
+    hint = "The server could not be reached or dropped the connection; it will be retried."
+    temporary = True
+
+
+class TemporaryFailure(TransportError):
+    hint = "The server reported a temporary problem; the message will be retried automatically."
+    temporary = True
+
+
+class ServerRefused(TransportError):
+    hint = (
+        "The server refused the request for good; read its reason, fix the message or the "
+        "recipients, then release it from the outbox."
+    )
+
+
+class MailboxChanged(TransportError):
+    hint = "The folder changed on the server (UIDVALIDITY); sync again."
+    temporary = True
+
+
+class AccountNotFound(TransportError):
+    hint = "Add the account first (`sealmail account add --email ADDR ...`)."
+    exit_code = 2
+
+
+class AutoconfigFailed(TransportError):
+    hint = "Give the server settings explicitly with --imap HOST:PORT and --smtp HOST:PORT."

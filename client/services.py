@@ -13,17 +13,52 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography import x509
 
 from client.crypto.keys import CertCheck, PgpCertFacts, SmimeIdentity
 from client.crypto.recipes import open_raw, protect
+from client.envelope import create as env_create
+from client.envelope import format as env_format
+from client.envelope import open as env_open
+from client.envelope import passwords as env_passwords
+from client.envelope.output import save_files
 from client.errors import BadPassword, NotEncrypted, NotSigned, UsageError
 from client.mime.parse import OpenedMessage
+from client.policy.plan import KeyStatus, RecipientKeyStatus
+from client.transport.outbox import PolicyHook, transport_only_policy
 from keystore import openpgp as kpgp
+from keystore.discovery import (
+    AddressStatus,
+    AutocryptOutcome,
+    DiscoveryResult,
+    address_status,
+    discover_wkd,
+    harvest_smime,
+    process_autocrypt,
+)
 from keystore.store import KeyInfo, Keystore
+
+if TYPE_CHECKING:
+    from client.store.cache import Cache
+    from client.transport.accounts import Account, AccountBook
+    from client.transport.imap import ImapSession
+    from client.transport.outbox import Entry, Outbox
+    from client.transport.smtp import SmtpSession
+    from client.transport.sync import FolderReport
+from keystore.wkd import WkdSettings
+
+if TYPE_CHECKING:
+    from client.policy.audit import AuditRecord, VerifyResult
+    from client.policy.decide import Hold, ProtectedCopy
+    from client.policy.levels import Level
+    from client.policy.orgpolicy import OrgPolicy
+    from client.policy.plan import Plan
+    from client.store.audit import AuditLog
 
 __all__ = ["KeystoreAccess", "Session"]
 
@@ -75,7 +110,8 @@ class KeystoreAccess:
         return self.store.recipient_keys(email, now=now).x509
 
     def smime_supports_gcm(self, cert: x509.Certificate) -> bool:
-        return False  # capabilities are harvested from signed mail (keystore discovery)
+        # SMIMECapabilities harvested from the owner's verified signed mail
+        return self.store.smime_supports_gcm(cert)
 
     def smime_check(
         self, cert: x509.Certificate, intermediates: Sequence[x509.Certificate], *, now: datetime
@@ -92,6 +128,10 @@ class Session:
     def __init__(self, store: Keystore) -> None:
         self.store = store
         self.keys = KeystoreAccess(store)
+        #: The single place the protection policy decides what leaves the machine (see
+        #: client.transport.outbox). client/policy replaces it; it must raise, never pass
+        #: plaintext it may not send — the outbox then holds the message (fail closed).
+        self.policy_hook: PolicyHook = transport_only_policy
 
     @classmethod
     def open(
@@ -135,6 +175,60 @@ class Session:
 
     def keys_export(self, fingerprint: str) -> bytes:
         return self.store.export_public(fingerprint)
+
+    def keys_revoke(self, fingerprint: str) -> bytes:
+        """Revoke an own OpenPGP key; returns the revocation certificate to publish."""
+        return self.store.revoke(fingerprint)
+
+    def keys_expire(self, fingerprint: str, expires: datetime | None) -> KeyInfo:
+        if expires is None:
+            raise UsageError(
+                "removing an expiration is not supported yet (pysequoia cannot do it)",
+                hint="Set a distant expiration instead: `sealmail keys expire FPR --in 3650`.",
+            )
+        return self.store.set_expiry(fingerprint, expires)
+
+    def keys_delete(self, fingerprint: str, *, secret: bool = False) -> KeyInfo:
+        return self.store.delete(fingerprint, secret=secret)
+
+    def keys_discover(
+        self,
+        email: str,
+        *,
+        now: datetime,
+        refresh: bool = False,
+        ca_file: str | None = None,
+        timeout: float | None = None,
+    ) -> DiscoveryResult:
+        settings = WkdSettings(ca_file=ca_file)
+        if timeout is not None:
+            settings = replace(settings, timeout=timeout)
+        return discover_wkd(self.store, email, now=now, settings=settings, refresh=refresh)
+
+    def keys_status(self, email: str, *, now: datetime) -> AddressStatus:
+        return address_status(self.store, email, now=now)
+
+    def keys_autocrypt(
+        self, from_addr: str, headers: Sequence[str], *, message_date: datetime, now: datetime
+    ) -> AutocryptOutcome:
+        """Feed the Autocrypt headers of one received message to the peer state."""
+        return process_autocrypt(self.store, from_addr, headers, message_date=message_date, now=now)
+
+    def keys_harvest_smime(
+        self,
+        chain: Sequence[x509.Certificate],
+        capabilities: bytes | Sequence[str] | None,
+        *,
+        seen: datetime,
+    ) -> list[KeyInfo]:
+        """Record the signer chain and SMIMECapabilities of a *verified* S/MIME signature."""
+        return harvest_smime(self.store, chain, capabilities, seen=seen)
+
+    def keys_export_identity(self, passphrase: bytes, *, now: datetime) -> bytes:
+        return self.store.export_identity(passphrase, now=now)
+
+    def keys_import_identity(self, data: bytes, passphrase: bytes) -> list[KeyInfo]:
+        return self.store.import_identity(data, passphrase)
 
     @staticmethod
     def key_json(info: KeyInfo) -> dict[str, Any]:
@@ -186,3 +280,237 @@ class Session:
         if require == "signed" and not opened.report.signed:
             raise NotSigned("the message carries no signature")
         return opened
+
+    # ------------------------------------------------------------ envelopes
+    @staticmethod
+    def envelope_password(rng: Rng) -> str:
+        """A new strong, speakable password (show it once; never put it in the mail)."""
+        return env_passwords.generate(rng)
+
+    @staticmethod
+    def _password_secret(address: str) -> str:
+        return f"envelope-password:{address.strip().lower()}"
+
+    def envelope_remember_password(self, address: str, password: bytes) -> None:
+        self.store.put_secret(self._password_secret(address), password)
+
+    def envelope_password_for(self, address: str) -> bytes | None:
+        return self.store.get_secret(self._password_secret(address))
+
+    def envelope_create(
+        self,
+        message: str,
+        files: Sequence[tuple[str, bytes]],
+        password: bytes,
+        *,
+        to: str | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+        output: env_create.OutputFormat = "html",
+        remember: bool = False,
+        now: datetime,
+        rng: Rng,
+    ) -> env_create.Created:
+        attachments = [env_format.Attachment(name, data) for name, data in files]
+        created = env_create.create(
+            message,
+            attachments,
+            password,
+            now=now,
+            rng=rng,
+            output=output,
+            sender=sender,
+            recipient=to,
+            subject=subject,
+        )
+        if remember:
+            if not to:
+                raise UsageError("remembering a password needs the recipient (--to)")
+            self.envelope_remember_password(to, password)
+        return created
+
+    def envelope_open(
+        self,
+        data: bytes,
+        *,
+        password: Callable[[], bytes | None],
+        filename: str | None = None,
+        correspondent: str | None = None,
+        now: datetime,
+    ) -> env_open.Opened:
+        """Open any encrypted attachment in memory; nothing is written."""
+
+        def ask() -> bytes | None:
+            given = password()
+            if given is None and correspondent:
+                return self.envelope_password_for(correspondent)
+            return given
+
+        return env_open.open_bytes(data, keys=self.keys, password=ask, now=now, filename=filename)
+
+    @staticmethod
+    def envelope_save(
+        opened: env_open.Opened, directory: str | os.PathLike[str], *, message_file: bool = True
+    ) -> list[Path]:
+        """Write the files (and ``message.txt``) into ``directory``: all or nothing."""
+        files = [(f.name, f.data) for f in opened.files]
+        if message_file and opened.message:
+            files.append(("message.txt", opened.message.encode("utf-8")))
+        return save_files(directory, files)
+
+    # ---------------------------------------------------------------- policy
+    # Thin: the logic lives in client.policy (pure) and client.store (files).
+
+    def policy_key_status(
+        self, recipients: Sequence[str], *, sender: str | None, now: datetime
+    ) -> KeyStatus:
+        """What the keystore can do for each recipient (and the sender's signing) at ``now``."""
+        found = {}
+        for addr in recipients:
+            rk = self.store.recipient_keys(addr, now=now)
+            found[rk.email] = RecipientKeyStatus(
+                rk.email, smime=bool(rk.x509), pgp=bool(rk.pgp), reasons=rk.reasons
+            )
+        can_sign: set[str] = set()
+        if sender:
+            for info in self.store.list():
+                if (
+                    info.secret
+                    and sender.lower() in info.emails
+                    and not info.revoked
+                    and (info.expires is None or info.expires > now)
+                ):
+                    can_sign.add("pgp" if info.kind == "pgp" else "smime")
+        return KeyStatus(found, frozenset(can_sign))
+
+    def policy_plan(
+        self, raw: bytes, org_policy: OrgPolicy, *, level: Level | None, now: datetime
+    ) -> Plan:
+        from client.policy.decide import message_facts
+        from client.policy.extract import message_text
+        from client.policy.plan import Draft, plan
+        from client.policy.scan import scan_text
+
+        sender, recipients, mid = message_facts(raw)
+        scanned = message_text(raw)
+        enabled = [t for t, r in org_policy.detectors.items() if r.enabled]
+        draft = Draft.from_scan(
+            scanned,
+            scan_text(scanned.text, types=enabled),
+            sender=sender,
+            user_level=level,
+            message_id=mid,
+        )
+        status = self.policy_key_status(recipients, sender=sender, now=now)
+        return plan(draft, recipients, status, org_policy, now)
+
+    def policy_decide(
+        self,
+        raw: bytes,
+        org_policy: OrgPolicy,
+        *,
+        level: Level | None = None,
+        now: datetime,
+        rng: Rng,
+    ) -> list[ProtectedCopy] | Hold:
+        from client.policy.decide import decide_and_protect
+
+        return decide_and_protect(raw, self, org_policy, level=level, now=now, rng=rng)
+
+    # ----------------------------------------------------------------- audit
+    @property
+    def audit_log(self) -> AuditLog:
+        from client.store.audit import AuditLog
+
+        return AuditLog(self.store.profile)
+
+    def audit_append(self, *, now: datetime, **fields: Any) -> AuditRecord:
+        return self.audit_log.append(now, **fields)
+
+    def audit_verify(self) -> VerifyResult:
+        return self.audit_log.verify()
+
+    # ------------------------------------------------------------- accounts
+    def accounts(self) -> AccountBook:
+        from client.transport.accounts import AccountBook
+
+        return AccountBook(self.store)
+
+    def account_add(self, account: Account, password: bytes | None) -> Account:
+        return self.accounts().add(account, password)
+
+    def account_list(self) -> list[Account]:
+        return self.accounts().list()
+
+    def account_imap(self, account: Account) -> ImapSession:
+        from client.transport.imap import connect
+
+        return connect(
+            account.imap_host,
+            account.imap_port,
+            security=account.imap_security,
+            username=account.username,
+            password=self.accounts().password(account),
+            ca_file=account.ca_file,
+        )
+
+    def account_smtp(self, account: Account) -> SmtpSession:
+        from client.transport.smtp import submit_connect
+
+        return submit_connect(
+            account.smtp_host,
+            account.smtp_port,
+            security=account.smtp_security,
+            username=account.username,
+            password=self.accounts().password(account),
+            ca_file=account.ca_file,
+        )
+
+    # ------------------------------------------------------------- sync
+    def cache(self) -> Cache:
+        from client.store.cache import Cache
+
+        return Cache(self.store.profile.file("cache.sqlite"))
+
+    def sync(self, email: str | None = None) -> list[FolderReport]:
+        from client.transport.sync import sync_account
+
+        account = self.accounts().get(email)
+        cache = self.cache()
+        try:
+            with self.account_imap(account) as imap:
+                return sync_account(imap, cache, account.email)
+        finally:
+            cache.close()
+
+    # ------------------------------------------------------------- outbox
+    def outbox(self, *, witness_wait: float = 10.0) -> Outbox:
+        from client.transport.outbox import Outbox
+
+        return Outbox(self.store.profile, witness_wait=witness_wait)
+
+    def send(self, raw: bytes, *, email: str | None = None) -> Entry:
+        """Queue ``raw`` durably, then try to send it now; the record says how far it got."""
+        account = self.accounts().get(email)
+        box = self.outbox()
+        entry = box.enqueue(raw, account)
+        box.process(
+            account,
+            smtp=lambda: self.account_smtp(account),
+            imap=lambda: self.account_imap(account),
+            policy=self.policy_hook,
+            only=entry.message_id,
+        )
+        return box.get(entry.message_id)
+
+    def outbox_process(self, email: str | None = None) -> list[Entry]:
+        account = self.accounts().get(email)
+        return self.outbox().process(
+            account,
+            smtp=lambda: self.account_smtp(account),
+            imap=lambda: self.account_imap(account),
+            policy=self.policy_hook,
+        )
+
+    def outbox_list(self) -> list[Entry]:
+        return self.outbox().entries()

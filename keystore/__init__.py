@@ -3,7 +3,10 @@
 Modules: ``profile`` (directory, atomic writes, lock), ``secrets`` (master key in the
 OS keyring or under a profile passphrase), ``index`` (SQLite rows), ``openpgp`` and
 ``pgpgen`` (OpenPGP via pysequoia, gpg-compatible key generation), ``certs`` (X.509
-formats), ``validate`` (S/MIME path validation), ``store`` (the :class:`Keystore`).
+formats), ``validate`` (S/MIME path validation), ``store`` (the :class:`Keystore`),
+``wkd`` (Web Key Directory lookups), ``autocrypt`` (header parsing), ``discovery``
+(WKD cache, Autocrypt peer state, harvested S/MIME certificates and capabilities,
+per-address status) and ``bundle`` (the passphrase-protected identity file).
 This package never imports ``client``, ``ui`` or Qt.
 """
 

@@ -12,7 +12,14 @@ The tree (each class carries a ``hint`` telling the user what to do)::
         ├── SecretStoreUnavailable   no usable OS keyring and no profile passphrase given
         ├── InsecureKeyring          a plaintext keyring backend was found and refused
         ├── InvalidKeyMaterial       a key/certificate file could not be parsed (broken input)
-        └── ProfileLocked            another process holds the profile and did not let go in time
+        ├── ProfileLocked            another process holds the profile and did not let go in time
+        └── DiscoveryError           looking a key up (WKD) failed
+            ├── KeyNotPublished      the directory answered: no key for this address (404)
+            ├── WrongKeyForAddress   the key served has no user id for the address
+            ├── DiscoveryTlsError    the server's certificate did not verify (or TLS failed)
+            ├── DiscoveryTimeout     the server did not answer in time
+            ├── ResponseTooLarge     the server sent more than the size cap
+            └── DiscoveryNetworkError  no connection (DNS, refused) or a bad HTTP answer
 
 ``SealmailError`` lives here, at the bottom of the import order
 (ui -> client -> keystore), so both packages share one tree; ``client.errors``
@@ -23,16 +30,23 @@ from __future__ import annotations
 
 __all__ = [
     "BadPassword",
+    "DiscoveryError",
+    "DiscoveryNetworkError",
+    "DiscoveryTimeout",
+    "DiscoveryTlsError",
     "InsecureKeyring",
     "InvalidKeyMaterial",
     "KeyNotFound",
+    "KeyNotPublished",
     "KeystoreError",
     "NoKeyForRecipient",
     "NoSigningKey",
     "ProfileLocked",
+    "ResponseTooLarge",
     "SealmailError",
     "SecretStoreUnavailable",
     "UsageError",
+    "WrongKeyForAddress",
 ]
 
 
@@ -102,3 +116,40 @@ class InvalidKeyMaterial(KeystoreError):
 
 class ProfileLocked(KeystoreError):
     hint = "Another Sealmail process is busy with this profile; try again in a moment."
+
+
+class DiscoveryError(KeystoreError):
+    hint = "Ask the recipient for their key, or send a password envelope instead."
+
+
+class KeyNotPublished(DiscoveryError):
+    hint = (
+        "The recipient's domain publishes no OpenPGP key for this address; ask them for "
+        "their key or certificate."
+    )
+
+
+class WrongKeyForAddress(DiscoveryError):
+    hint = (
+        "The key directory served a key that is not for this address; it was refused. "
+        "Tell the recipient's administrator."
+    )
+
+
+class DiscoveryTlsError(DiscoveryError):
+    hint = (
+        "The key directory's HTTPS certificate did not verify, so nothing was trusted from "
+        "it. Check the system clock and trust store (or the CA file in settings)."
+    )
+
+
+class DiscoveryTimeout(DiscoveryError):
+    hint = "The key directory did not answer in time; check the network and try again later."
+
+
+class ResponseTooLarge(DiscoveryError):
+    hint = "The key directory sent far more data than a key; it was refused."
+
+
+class DiscoveryNetworkError(DiscoveryError):
+    hint = "Could not reach the key directory; check the network (or proxy) and try again."

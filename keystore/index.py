@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from keystore.errors import KeystoreError
 from keystore.profile import Profile
 
-__all__ = ["DB_FILE", "Index", "Row"]
+__all__ = ["DB_FILE", "CacheRow", "Index", "PeerRow", "Row"]
 
 DB_FILE = "keystore.sqlite3"
 _BUSY_TIMEOUT_MS = 10_000
@@ -72,6 +72,29 @@ CREATE TABLE IF NOT EXISTS secrets(
     name TEXT PRIMARY KEY,
     blob BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS smime_caps(
+    fingerprint TEXT PRIMARY KEY,
+    gcm         INTEGER NOT NULL,
+    caps        TEXT NOT NULL,
+    seen        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS peerstate(
+    email          TEXT PRIMARY KEY,
+    last_seen      TEXT NOT NULL,
+    autocrypt_seen TEXT,
+    fingerprint    TEXT,
+    prefer_encrypt TEXT NOT NULL DEFAULT 'nopreference',
+    changed_from   TEXT
+);
+CREATE TABLE IF NOT EXISTS discovery_cache(
+    method      TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    fetched     TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    fingerprint TEXT,
+    detail      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (method, email)
+);
 CREATE INDEX IF NOT EXISTS key_emails_fpr ON key_emails(fingerprint);
 CREATE INDEX IF NOT EXISTS pgp_keyids_fpr ON pgp_keyids(fingerprint);
 CREATE INDEX IF NOT EXISTS pgp_keyids_kfpr ON pgp_keyids(key_fpr);
@@ -79,8 +102,10 @@ CREATE INDEX IF NOT EXISTS pgp_keyids_kfpr ON pgp_keyids(key_fpr);
 
 _COLUMNS = (
     "fingerprint, kind, label, origin, confirmed, trust_anchor, is_ca, revoked, expires, "
-    "public, secret"
+    "public, secret, weak"
 )
+#: Columns added after the first release, with their definitions (added on open).
+_MIGRATIONS = (("keys", "weak", "TEXT NOT NULL DEFAULT ''"),)
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,29 @@ class Row:
     public: bytes
     secret: bytes | None  # sealed
     emails: tuple[str, ...] = ()
+    weak: str = ""  # why the policy cannot validate this key ("" when it can)
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    """Autocrypt/discovery state of one address."""
+
+    email: str
+    last_seen: datetime
+    autocrypt_seen: datetime | None
+    fingerprint: str | None
+    prefer_encrypt: str
+    changed_from: str | None
+
+
+@dataclass(frozen=True)
+class CacheRow:
+    method: str
+    email: str
+    fetched: datetime
+    outcome: str  # "found", "none", "error"
+    fingerprint: str | None
+    detail: str
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -126,8 +174,15 @@ class Index:
             with profile.lock():
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
+                self._migrate()
         except sqlite3.Error as exc:
             raise KeystoreError(f"cannot open the key index {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        for table, column, definition in _MIGRATIONS:
+            have = {str(r[1]) for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         self._db.close()
@@ -168,6 +223,7 @@ class Index:
             public=bytes(rec[9]) if isinstance(rec[9], bytes | memoryview) else b"",
             secret=bytes(secret) if isinstance(secret, bytes | memoryview) else None,
             emails=emails,
+            weak=str(rec[11] or ""),
         )
 
     def get(self, fingerprint: str) -> Row | None:
@@ -230,7 +286,7 @@ class Index:
         """Insert or replace a row and its lookup entries (inside a transaction)."""
         self._db.execute(
             f"INSERT OR REPLACE INTO keys({_COLUMNS}, added) "  # noqa: S608
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.fingerprint,
                 row.kind,
@@ -243,6 +299,7 @@ class Index:
                 _iso(row.expires),
                 row.public,
                 row.secret,
+                row.weak,
                 _iso(added or datetime.now(UTC)),
             ),
         )
@@ -259,7 +316,86 @@ class Index:
 
     def delete(self, fingerprint: str) -> bool:
         cur = self._db.execute("DELETE FROM keys WHERE fingerprint = ?", (fingerprint,))
+        self._db.execute("DELETE FROM smime_caps WHERE fingerprint = ?", (fingerprint,))
         return cur.rowcount > 0
+
+    # --- S/MIME capabilities, peer state, discovery cache ----------------------------
+
+    def set_smime_caps(self, fingerprint: str, *, gcm: bool, caps: str, seen: datetime) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO smime_caps(fingerprint, gcm, caps, seen) VALUES (?, ?, ?, ?)",
+            (fingerprint, int(gcm), caps, _iso(seen)),
+        )
+
+    def smime_caps(self, fingerprint: str) -> tuple[bool, str, datetime] | None:
+        rec = self._db.execute(
+            "SELECT gcm, caps, seen FROM smime_caps WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        if rec is None:
+            return None
+        return bool(rec[0]), str(rec[1]), datetime.fromisoformat(str(rec[2]))
+
+    def peer(self, email: str) -> PeerRow | None:
+        rec = self._db.execute(
+            "SELECT email, last_seen, autocrypt_seen, fingerprint, prefer_encrypt, changed_from "
+            "FROM peerstate WHERE email = ?",
+            (email.lower(),),
+        ).fetchone()
+        if rec is None:
+            return None
+        return PeerRow(
+            email=str(rec[0]),
+            last_seen=datetime.fromisoformat(str(rec[1])),
+            autocrypt_seen=datetime.fromisoformat(str(rec[2])) if rec[2] else None,
+            fingerprint=str(rec[3]) if rec[3] else None,
+            prefer_encrypt=str(rec[4]),
+            changed_from=str(rec[5]) if rec[5] else None,
+        )
+
+    def put_peer(self, peer: PeerRow) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO peerstate(email, last_seen, autocrypt_seen, fingerprint, "
+            "prefer_encrypt, changed_from) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                peer.email.lower(),
+                _iso(peer.last_seen),
+                _iso(peer.autocrypt_seen),
+                peer.fingerprint,
+                peer.prefer_encrypt,
+                peer.changed_from,
+            ),
+        )
+
+    def cache_get(self, method: str, email: str) -> CacheRow | None:
+        rec = self._db.execute(
+            "SELECT method, email, fetched, outcome, fingerprint, detail FROM discovery_cache "
+            "WHERE method = ? AND email = ?",
+            (method, email.lower()),
+        ).fetchone()
+        if rec is None:
+            return None
+        return CacheRow(
+            method=str(rec[0]),
+            email=str(rec[1]),
+            fetched=datetime.fromisoformat(str(rec[2])),
+            outcome=str(rec[3]),
+            fingerprint=str(rec[4]) if rec[4] else None,
+            detail=str(rec[5]),
+        )
+
+    def cache_put(self, row: CacheRow) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO discovery_cache(method, email, fetched, outcome, "
+            "fingerprint, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.method,
+                row.email.lower(),
+                _iso(row.fetched),
+                row.outcome,
+                row.fingerprint,
+                row.detail,
+            ),
+        )
 
     # --- CRLs and named secrets -------------------------------------------------------
 

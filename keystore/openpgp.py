@@ -18,6 +18,18 @@ key is kept together with its passphrase, both sealed by :mod:`keystore.secrets`
 Validity "at ``now``" is decided from packet data (creation time, expiration,
 revocation, user ids) plus, for encryption, a probe through Sequoia's own policy
 (``encrypt`` to the key alone), which uses the system clock.
+
+Keys Sequoia's StandardPolicy rejects
+-------------------------------------
+pysequoia's accessors (``user_ids``, ``expiration``, ``certifier()``) apply Sequoia's
+StandardPolicy *now*: a key whose self-signatures use SHA-1 (every GnuPG 1 key of the
+2010s) or a revoked key (no valid certifying key) makes them raise. GnuPG imports
+both, and old mail encrypted to them must stay readable, so :func:`cert_facts` falls
+back to reading the packets themselves when the policy refuses: the user ids and the
+latest self-signature's expiration, *unverified*, together with a ``weak`` reason.
+A weak key is never offered for new encryption or signing (:func:`check_validity`
+says why); whether a secret key is passphrase-protected is read from its S2K usage
+octet (:func:`secret_protection`), not by trying to use it.
 """
 
 from __future__ import annotations
@@ -37,23 +49,30 @@ from keystore.pgpgen import PgpAlgo, build_v4_key
 
 __all__ = [
     "DEFAULT_VALIDITY",
+    "WEAK_SHA1",
     "PgpAlgo",
+    "PgpFacts",
     "PgpKeyMaterial",
     "PgpSecretKey",
     "PgpValidity",
     "apply_revocation",
     "armor_revocation",
     "cert_emails",
+    "cert_facts",
     "cert_label",
     "check_validity",
+    "email_of_uid",
+    "emails_of",
     "generate",
     "key_ids",
     "looks_like_openpgp",
     "make_revocation",
     "merge_into_secret",
     "parse_keys",
+    "parse_keys_lenient",
     "parse_revocation",
     "public_only",
+    "secret_protection",
     "sequoia_errors",
     "set_expiration",
     "unlock_secret",
@@ -63,6 +82,12 @@ DEFAULT_VALIDITY = timedelta(days=3 * 365)
 _EMAIL_RE = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*$")
 _BARE_EMAIL_RE = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 _SECRET_TAGS = (Tag.SecretKey, Tag.SecretSubkey)
+_CERTIFICATIONS = (
+    SignatureType.GenericCertification,
+    SignatureType.PersonaCertification,
+    SignatureType.CasualCertification,
+    SignatureType.PositiveCertification,
+)
 
 
 @contextlib.contextmanager
@@ -109,54 +134,213 @@ def _has_secret(raw: bytes) -> bool:
         return any(p.tag in _SECRET_TAGS for p in PacketPile.from_bytes(raw))
 
 
-def _is_protected(tsk: ps.Tsk) -> bool:
+def _skip_mpis(body: bytes, pos: int, count: int) -> int:
+    for _ in range(count):
+        bits = int.from_bytes(body[pos : pos + 2], "big")
+        pos += 2 + (bits + 7) // 8
+    return pos
+
+
+def _skip_oid(body: bytes, pos: int) -> int:
+    return pos + 1 + body[pos]
+
+
+# public-key algorithm id -> how to skip its public key material (v4 layout)
+_PUBLIC_LAYOUT: dict[int, tuple[bool, int, bool]] = {
+    # algo: (has_oid, mpi_count, has_kdf_params)
+    1: (False, 2, False),  # RSA
+    2: (False, 2, False),
+    3: (False, 2, False),
+    16: (False, 3, False),  # ElGamal
+    20: (False, 3, False),
+    17: (False, 4, False),  # DSA
+    18: (True, 1, True),  # ECDH
+    19: (True, 1, False),  # ECDSA
+    22: (True, 1, False),  # EdDSA (legacy)
+}
+
+
+def _s2k_usage(body: bytes) -> int | None:
+    """The S2K usage octet of a v4 secret key packet body, or None if unknown."""
+    if len(body) < 6 or body[0] != 4:
+        return None
+    layout = _PUBLIC_LAYOUT.get(body[5])
+    pos = 6
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            tsk.certifier()
-    except RuntimeError as exc:
-        if "encrypted" in str(exc):
+        if layout is None:
+            if body[5] in (25, 26, 27, 28):  # X25519/X448/Ed25519/Ed448: fixed sizes
+                pos += {25: 32, 26: 56, 27: 32, 28: 57}[body[5]]
+                return body[pos]
+            return None
+        has_oid, mpis, kdf = layout
+        if has_oid:
+            pos = _skip_oid(body, pos)
+        pos = _skip_mpis(body, pos, mpis)
+        if kdf:
+            pos += 1 + body[pos]
+        return body[pos]
+    except IndexError:
+        return None
+
+
+def secret_protection(tsk: ps.Tsk) -> bool | None:
+    """True if any secret key packet is passphrase-protected, None if undecidable."""
+    found: bool | None = False
+    with sequoia_errors("OpenPGP key"):
+        packets = list(PacketPile.from_bytes(bytes(tsk)))
+    for p in packets:
+        if p.tag not in _SECRET_TAGS:
+            continue
+        usage = _s2k_usage(bytes(p.body or b""))
+        if usage is None:
+            found = None if found is False else found
+        elif usage != 0:
             return True
-        raise InvalidKeyMaterial("OpenPGP secret key is unusable") from exc
+    return found
+
+
+def _is_protected(tsk: ps.Tsk) -> bool:
+    by_packet = secret_protection(tsk)
+    if by_packet is not None:
+        return by_packet
+    for probe in ("certifier", "decryptor", "signer"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                getattr(tsk, probe)()
+        except RuntimeError as exc:
+            if "encrypted" in str(exc):
+                return True
+            continue
+        return False
     return False
 
 
-def parse_keys(data: bytes) -> list[PgpKeyMaterial]:
-    """Every certificate/secret key in ``data`` (armored or binary, several allowed)."""
+def _one_key(cert: ps.Cert) -> PgpKeyMaterial:
+    with sequoia_errors(f"OpenPGP key {cert.fingerprint}"):
+        secrets = cert.secrets
+        tsk = None
+        if secrets is not None:
+            raw_secret = bytes(secrets)
+            if _has_secret(raw_secret):
+                tsk = ps.Tsk.from_bytes(raw_secret)
+        pub = ps.Cert.from_bytes(bytes(cert))
+    return PgpKeyMaterial(pub, tsk, _is_protected(tsk) if tsk is not None else False)
+
+
+def parse_keys_lenient(data: bytes) -> tuple[list[PgpKeyMaterial], list[InvalidKeyMaterial]]:
+    """Every key in ``data`` that parses, and one error per key that does not."""
     with sequoia_errors("OpenPGP key data"):
         certs = ps.Cert.split_bytes(data)
     if not certs:
         raise InvalidKeyMaterial("no OpenPGP key found")
     out: list[PgpKeyMaterial] = []
+    bad: list[InvalidKeyMaterial] = []
     for cert in certs:
-        with sequoia_errors("OpenPGP key"):
-            secrets = cert.secrets
-            tsk = None
-            if secrets is not None:
-                raw_secret = bytes(secrets)
-                if _has_secret(raw_secret):
-                    tsk = ps.Tsk.from_bytes(raw_secret)
-            pub = ps.Cert.from_bytes(bytes(cert))
-        out.append(PgpKeyMaterial(pub, tsk, _is_protected(tsk) if tsk is not None else False))
+        try:
+            out.append(_one_key(cert))
+        except InvalidKeyMaterial as exc:
+            bad.append(exc)
+    return out, bad
+
+
+def parse_keys(data: bytes) -> list[PgpKeyMaterial]:
+    """Every certificate/secret key in ``data`` (armored or binary, several allowed)."""
+    out, bad = parse_keys_lenient(data)
+    if bad:
+        raise bad[0]
     return out
+
+
+WEAK_SHA1 = (
+    "the key's self-signatures are rejected by the current policy (SHA-1 or another "
+    "weak algorithm); kept to read old mail, never used for new mail"
+)
+
+
+@dataclass(frozen=True)
+class PgpFacts:
+    """What a certificate says about itself; ``weak`` is non-empty when the policy refused."""
+
+    user_ids: tuple[str, ...]
+    expiration: datetime | None
+    revoked: bool
+    weak: str = ""
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        return emails_of(self.user_ids)
+
+
+def email_of_uid(uid: str) -> str:
+    """The lower-cased address in a user id, or ""."""
+    m = _EMAIL_RE.search(uid)
+    addr = m.group(1) if m else (uid.strip() if _BARE_EMAIL_RE.match(uid.strip()) else "")
+    return addr.lower()
+
+
+def emails_of(uids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for uid in uids:
+        addr = email_of_uid(uid)
+        if addr and addr not in found:
+            found.append(addr)
+    return tuple(found)
+
+
+def _packet_facts(cert: ps.Cert) -> tuple[tuple[str, ...], datetime | None]:
+    """User ids with a self-signature and the newest self-signature's expiration (unverified)."""
+    uids: list[str] = []
+    created: datetime | None = None
+    primary_kid = ""
+    current_uid: str | None = None
+    latest: tuple[datetime, int | None] | None = None
+    with sequoia_errors("OpenPGP certificate"):
+        for p in PacketPile.from_bytes(bytes(cert)):
+            if p.tag in (Tag.PublicKey, Tag.SecretKey) and created is None:
+                created, primary_kid = p.key_created, (p.key_id or "").lower()
+            elif p.tag == Tag.UserID:
+                current_uid = p.user_id
+            elif p.tag in (Tag.PublicSubkey, Tag.SecretSubkey, Tag.UserAttribute):
+                current_uid = None
+            elif p.tag == Tag.Signature and current_uid is not None:
+                issuer = (p.issuer_key_id or "").lower()
+                if issuer != primary_kid or p.signature_type not in _CERTIFICATIONS:
+                    continue
+                if current_uid not in uids:
+                    uids.append(current_uid)
+                when = p.signature_created
+                if when is not None and (latest is None or when > latest[0]):
+                    latest = (when, p.key_validity_period)
+    expiration = None
+    if created is not None and latest is not None and latest[1]:
+        expiration = _aware(created) + timedelta(seconds=int(latest[1]))
+    return tuple(uids), expiration
+
+
+def cert_facts(cert: ps.Cert) -> PgpFacts:
+    """User ids, expiration and revocation; falls back to the packets for weak keys."""
+    with sequoia_errors("OpenPGP certificate"):
+        revoked = bool(cert.is_revoked)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            uids = tuple(str(u) for u in cert.user_ids)
+            expiration = cert.expiration
+        return PgpFacts(uids, expiration, revoked)
+    except RuntimeError:
+        pass
+    uids, expiration = _packet_facts(cert)
+    return PgpFacts(uids, expiration, revoked, weak=WEAK_SHA1)
 
 
 def cert_emails(cert: ps.Cert) -> tuple[str, ...]:
     """Lower-cased addresses of the certificate's non-revoked user ids."""
-    found: list[str] = []
-    with sequoia_errors("OpenPGP certificate"):
-        uids = [str(u) for u in cert.user_ids]
-    for uid in uids:
-        m = _EMAIL_RE.search(uid)
-        addr = m.group(1) if m else (uid.strip() if _BARE_EMAIL_RE.match(uid.strip()) else "")
-        if addr and addr.lower() not in found:
-            found.append(addr.lower())
-    return tuple(found)
+    return cert_facts(cert).emails
 
 
 def cert_label(cert: ps.Cert) -> str:
-    with sequoia_errors("OpenPGP certificate"):
-        uids = [str(u) for u in cert.user_ids]
+    uids = cert_facts(cert).user_ids
     return uids[0] if uids else ""
 
 
@@ -180,6 +364,7 @@ class PgpValidity:
     can_encrypt: bool
     can_sign: bool
     reason: str  # "" when usable
+    weak: bool = False  # the policy rejects its self-signatures (see module docstring)
 
     @property
     def usable(self) -> bool:
@@ -194,9 +379,10 @@ def check_validity(cert: ps.Cert, *, now: datetime) -> PgpValidity:
     now = _aware(now)
     created: datetime | None = None
     sign_flag = False
+    facts = cert_facts(cert)
+    revoked = facts.revoked
+    expiration = facts.expiration
     with sequoia_errors("OpenPGP certificate"):
-        revoked = bool(cert.is_revoked)
-        expiration = cert.expiration
         for p in PacketPile.from_bytes(bytes(cert)):
             if p.tag == Tag.PublicKey and created is None:
                 created = p.key_created
@@ -217,9 +403,11 @@ def check_validity(cert: ps.Cert, *, now: datetime) -> PgpValidity:
         reason = f"the key expired on {_aware(expiration).isoformat()}" if expiration else ""
     elif not_yet:
         reason = "the key is not valid yet"
+    elif facts.weak:
+        reason = facts.weak
     elif not encrypt_ok:
         reason = "the key has no usable encryption subkey"
-    usable = not (revoked or expired or not_yet)
+    usable = not (revoked or expired or not_yet or facts.weak)
     return PgpValidity(
         revoked=revoked,
         expired=expired,
@@ -227,6 +415,7 @@ def check_validity(cert: ps.Cert, *, now: datetime) -> PgpValidity:
         can_encrypt=usable and encrypt_ok,
         can_sign=usable and sign_flag,
         reason=reason,
+        weak=bool(facts.weak),
     )
 
 
@@ -263,19 +452,34 @@ class PgpSecretKey:
             return self.tsk.decryptor(self.password)
 
 
-def unlock_secret(tsk: ps.Tsk, password: str | None) -> PgpSecretKey:
-    """Check that ``password`` opens a protected key (BadPassword if not)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            tsk.certifier(password)
-    except RuntimeError as exc:
-        if password is None:
-            raise BadPassword(
-                "this OpenPGP secret key is protected by a passphrase",
-                hint="Give the key's passphrase (--passphrase-fd or SEALMAIL_PASSPHRASE).",
-            ) from exc
-        raise BadPassword("wrong passphrase for the OpenPGP secret key") from exc
+def unlock_secret(
+    tsk: ps.Tsk, password: str | None, *, protected: bool | None = None
+) -> PgpSecretKey:
+    """Check that ``password`` opens a protected key (BadPassword if not).
+
+    A revoked or weak key has no key the policy lets us use to certify (sometimes none
+    to decrypt or sign either), so each use is tried; when the policy refuses every
+    one, the passphrase cannot be checked now and is kept as given.
+    """
+    if protected is None:
+        protected = _is_protected(tsk)
+    if not protected:
+        return PgpSecretKey(tsk, None)
+    if password is None:
+        raise BadPassword(
+            "this OpenPGP secret key is protected by a passphrase",
+            hint="Give the key's passphrase (--passphrase-fd or SEALMAIL_PASSPHRASE).",
+        )
+    for probe in ("certifier", "decryptor", "signer"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                getattr(tsk, probe)(password)
+        except RuntimeError as exc:
+            if "No suitable" in str(exc):
+                continue
+            raise BadPassword("wrong passphrase for the OpenPGP secret key") from exc
+        return PgpSecretKey(tsk, password)
     return PgpSecretKey(tsk, password)
 
 

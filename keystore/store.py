@@ -43,6 +43,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from keystore import bundle
 from keystore import certs as x509m
 from keystore import openpgp as pgp
 from keystore.errors import (
@@ -87,6 +88,7 @@ class KeyInfo:
     revoked: bool
     label: str = ""
     is_ca: bool = False
+    weak: str = ""  # non-empty: the policy cannot validate it; kept for old mail only
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``keys list --json`` shape (plus the extra flags)."""
@@ -102,6 +104,7 @@ class KeyInfo:
             "revoked": self.revoked,
             "label": self.label,
             "is_ca": self.is_ca,
+            "weak": self.weak,
         }
 
 
@@ -162,6 +165,7 @@ def _info(row: Row) -> KeyInfo:
         revoked=row.revoked,
         label=row.label,
         is_ca=row.is_ca,
+        weak=row.weak,
     )
 
 
@@ -201,6 +205,8 @@ class Keystore:
         self.validation = validation or ValidationSettings()
         self._index = Index(profile)
         self._box: SecretBox | None = None
+        #: Keys the last import skipped, one line each (empty when all imported).
+        self.last_import_problems: tuple[str, ...] = ()
         self._unlock_args: dict[str, Any] = {
             "passphrase": passphrase,
             "passphrase_callback": passphrase_callback,
@@ -218,6 +224,11 @@ class Keystore:
     def close(self) -> None:
         self._box = None
         self._index.close()
+
+    @property
+    def index(self) -> Index:
+        """The row index (for :mod:`keystore.discovery`; rows, no cryptography)."""
+        return self._index
 
     def __enter__(self) -> Keystore:
         return self
@@ -274,10 +285,17 @@ class Keystore:
     def list(self, *, kind: Kind | None = None) -> builtins.list[KeyInfo]:
         return [_info(r) for r in self._index.all(kind=kind)]
 
-    def delete(self, fingerprint: str) -> None:
+    def delete(self, fingerprint: str, *, secret: bool = False) -> KeyInfo:
+        """Remove a key or certificate; an own secret key only with ``secret=True``."""
         row = self._resolve(fingerprint)
+        if row.secret is not None and not secret:
+            raise UsageError(
+                f"{row.fingerprint} has a secret key; refusing to delete it",
+                hint="Export it first (keys export-identity), then pass --secret to delete it.",
+            )
         with self._index.transaction():
             self._index.delete(row.fingerprint)
+        return _info(row)
 
     def set_flags(
         self,
@@ -339,22 +357,21 @@ class Keystore:
             if secret is not None
             else None
         )
-        with pgp.sequoia_errors("OpenPGP certificate"):
-            expires = cert.expiration
-            revoked = bool(cert.is_revoked)
+        facts = pgp.cert_facts(cert)
         return Row(
             fingerprint=fpr,
             kind="pgp",
-            label=pgp.cert_label(cert),
+            label=facts.user_ids[0] if facts.user_ids else "",
             origin=origin,
             confirmed=confirmed,
             trust_anchor=False,
             is_ca=False,
-            revoked=revoked,
-            expires=expires,
+            revoked=facts.revoked,
+            expires=facts.expiration,
             public=bytes(cert),
             secret=sealed,
-            emails=pgp.cert_emails(cert),
+            emails=facts.emails,
+            weak=facts.weak,
         )
 
     def _import_pgp(
@@ -363,13 +380,15 @@ class Keystore:
         sig = pgp.parse_revocation(data)
         if sig is not None:
             return [self._import_revocation(sig)]
-        materials = pgp.parse_keys(data)
+        materials, bad = pgp.parse_keys_lenient(data)
         password = passphrase.decode("utf-8") if passphrase is not None else None
         unlocked: builtins.list[tuple[pgp.PgpKeyMaterial, pgp.PgpSecretKey | None]] = []
         for m in materials:  # check every passphrase before writing anything
             secret = None
             if m.tsk is not None:
-                secret = pgp.unlock_secret(m.tsk, password if m.protected else None)
+                secret = pgp.unlock_secret(
+                    m.tsk, password if m.protected else None, protected=m.protected
+                )
             unlocked.append((m, secret))
         if any(s is not None for _, s in unlocked):
             self.unlock()
@@ -377,15 +396,24 @@ class Keystore:
         with self._index.transaction():
             for m, secret in unlocked:
                 existing = self._index.get(normalize_fingerprint(m.fingerprint))
-                row = self._pgp_row(
-                    m.cert,
-                    secret,
-                    origin=origin,
-                    confirmed=origin != "discovered",
-                    existing=existing,
-                )
-                self._put(row)
+                try:
+                    row = self._pgp_row(
+                        m.cert,
+                        secret,
+                        origin=origin,
+                        confirmed=origin != "discovered",
+                        existing=existing,
+                    )
+                    self._put(row)
+                except InvalidKeyMaterial as exc:  # one bad key does not sink the file
+                    bad.append(exc)
+                    continue
                 done.append(row.fingerprint)
+        for problem in bad:
+            log.warning("skipped an OpenPGP key: %s", problem)
+        self.last_import_problems = tuple(str(e) for e in bad)
+        if not done and bad:
+            raise bad[0]
         return done
 
     def _import_revocation(self, sig: ps.Sig) -> str:
@@ -604,6 +632,11 @@ class Keystore:
             current = issuer
         return tuple(chain)
 
+    def smime_supports_gcm(self, cert: x509.Certificate) -> bool:
+        """The certificate's owner announced AES-GCM in SMIMECapabilities (harvested)."""
+        caps = self._index.smime_caps(x509m.x509_fingerprint(cert))
+        return bool(caps and caps[0])
+
     def export_pkcs12(self, fingerprint: str, passphrase: bytes, *, legacy: bool = False) -> bytes:
         cert = self.get_x509(fingerprint)
         key = self.get_x509_key(fingerprint)
@@ -635,6 +668,7 @@ class Keystore:
         """Import every key/certificate in ``data``; returns what was added or updated."""
         if not data.strip():
             raise InvalidKeyMaterial("the file is empty")
+        self.last_import_problems = ()
         if pgp.looks_like_openpgp(data):
             if trust:
                 raise UsageError("--trust applies to X.509 CA certificates, not OpenPGP keys")
@@ -657,6 +691,72 @@ class Keystore:
         shared place; offer :meth:`export_pkcs12`-style protection where possible.
         """
         return str(self.get_pgp_tsk(fingerprint).tsk).encode("ascii")
+
+    # --- identity bundle --------------------------------------------------------------
+
+    def export_identity(
+        self, passphrase: bytes, *, now: datetime, kdf: KdfParams | None = None
+    ) -> bytes:
+        """Every own secret key and certificate (with issuers) as one bundle (see bundle.py)."""
+        items: builtins.list[bundle.BundleItem] = []
+        seen: set[str] = set()
+        for row in self._index.all():
+            if row.secret is None:
+                continue
+            if row.kind == "pgp":
+                key = self._pgp_secret(row)
+                items.append(
+                    bundle.BundleItem("pgp", row.fingerprint, bytes(key.tsk), key.password)
+                )
+                continue
+            cert = _load_cert(row.public)
+            items.append(
+                bundle.BundleItem(
+                    "x509",
+                    row.fingerprint,
+                    secret=x509m.private_key_der(self.get_x509_key(row.fingerprint)),
+                    cert=row.public,
+                    trust_anchor=row.trust_anchor,
+                )
+            )
+            seen.add(row.fingerprint)
+            for issuer in self.chain_for(cert):
+                fpr = x509m.x509_fingerprint(issuer)
+                irow = self._index.get(fpr)
+                if fpr not in seen and irow is not None:
+                    seen.add(fpr)
+                    items.append(
+                        bundle.BundleItem(
+                            "x509", fpr, cert=irow.public, trust_anchor=irow.trust_anchor
+                        )
+                    )
+        if not items:
+            raise NoSigningKey("there are no own keys or certificates to export")
+        return bundle.seal_bundle(items, passphrase, now=_aware(now), kdf=kdf)
+
+    def import_identity(self, data: bytes, passphrase: bytes) -> builtins.list[KeyInfo]:
+        """Import a bundle made by :meth:`export_identity` (on another device)."""
+        items = bundle.open_bundle(data, passphrase)
+        done: builtins.list[str] = []
+        for item in items:
+            if item.kind == "pgp" and item.secret:
+                pw = item.password.encode("utf-8") if item.password else None
+                done.extend(self._import_pgp(item.secret, pw, "imported"))
+            elif item.kind == "x509" and item.cert:
+                pem = _load_cert(item.cert).public_bytes(serialization.Encoding.PEM)
+                if item.secret:
+                    key = x509m.load_private_key(item.secret)
+                    pem += key.private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption(),
+                    )
+                fprs = self._import_x509(pem, None, False, "imported")
+                if item.trust_anchor:
+                    for f in fprs:
+                        self.set_flags(f, trust_anchor=True)
+                done.extend(fprs)
+        return [self.get(f) for f in dict.fromkeys(done)]
 
     # --- lookups for the message core -------------------------------------------------
 

@@ -95,3 +95,6 @@ def cli_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
         return Cli(tmp_path / name)
 
     return make
+
+
+from tests.servers.fixtures import fresh_rig, hostile, mail_rig  # noqa: E402, F401

@@ -15,7 +15,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from keystore import certs, index, openpgp, pgpgen, profile, secrets, store, validate
+from keystore import (
+    autocrypt,
+    bundle,
+    certs,
+    discovery,
+    index,
+    openpgp,
+    pgpgen,
+    profile,
+    secrets,
+    store,
+    validate,
+    wkd,
+)
 from keystore import certs as x509m
 from keystore.errors import (
     BadPassword,
@@ -69,12 +82,32 @@ def _pem(*objs: x509.Certificate) -> bytes:
 # --- public surface -------------------------------------------------------------------
 
 
+def _isort_key(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order: CONSTANTS, then Classes, then functions."""
+    kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return kind, name
+
+
 @pytest.mark.parametrize(
-    "module", [certs, index, openpgp, pgpgen, profile, secrets, store, validate]
+    "module",
+    [
+        autocrypt,
+        bundle,
+        certs,
+        discovery,
+        index,
+        openpgp,
+        pgpgen,
+        profile,
+        secrets,
+        store,
+        validate,
+        wkd,
+    ],
 )
 def test_every_module_declares_its_exports(module: object) -> None:
     names = module.__all__  # type: ignore[attr-defined]
-    assert names == sorted(names)
+    assert names == sorted(names, key=_isort_key)
     for name in names:
         assert hasattr(module, name), name
     assert (module.__doc__ or "").strip().splitlines()[0]
@@ -220,7 +253,10 @@ def test_keyid_lookup_finds_subkeys(ks: Keystore) -> None:
 
 def test_delete_and_unknown_fingerprints(ks: Keystore) -> None:
     info = ks.generate_pgp("alice@example.org", now=REAL_NOW)
-    ks.delete(info.fingerprint.lower())
+    with pytest.raises(UsageError, match="secret key"):
+        ks.delete(info.fingerprint)  # never without the explicit flag
+    assert len(ks.list()) == 1
+    ks.delete(info.fingerprint.lower(), secret=True)
     assert ks.list() == []
     with pytest.raises(KeyNotFound):
         ks.get(info.fingerprint)

@@ -1,0 +1,171 @@
+"""The text the scanner reads: from plain text or an RFC 5322 message (in memory only).
+
+Theory of operation
+-------------------
+:func:`message_text` parses a message with the standard library and concatenates, in
+order, the Subject, every ``text/*`` part (HTML with its tags stripped) and every
+text-bearing attachment — text, CSV, HTML, PDF (text layer, via ``pypdf``) and DOCX
+(``word/document.xml`` via ``zipfile`` + ElementTree) — separated by blank lines.
+Offsets of findings are into that decoded text; :class:`ScanText` keeps where each
+segment starts so a finding can be traced to its part. Nothing is written anywhere.
+A part that cannot be read (encrypted PDF, broken DOCX, size limits) is listed in
+``unreadable`` so the planner can fail closed.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import io
+import logging
+import re
+import zipfile
+from dataclasses import dataclass
+from email.message import EmailMessage, Message
+from xml.etree import ElementTree as ET
+
+__all__ = ["MAX_PART_TEXT", "ScanText", "Segment", "html_to_text", "message_text", "plain_text"]
+
+log = logging.getLogger(__name__)
+
+MAX_PART_TEXT = 20 * 1024 * 1024  # characters of text taken from one part
+_MAX_DOCX_XML = 50 * 1024 * 1024  # uncompressed document.xml (zip bombs)
+_MAX_PDF_PAGES = 2000
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str  # "subject", "body", "attachment report.pdf", ...
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class ScanText:
+    text: str
+    segments: tuple[Segment, ...]
+    unreadable: tuple[str, ...] = ()
+    subject: str = ""
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
+_BLOCK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6]|/td|/th)\b[^>]*>", re.I)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of HTML (tags, scripts, styles and comments removed, entities decoded)."""
+    text = _BLOCK.sub("\n", markup)
+    text = _TAG.sub(" ", text)
+    return html.unescape(text)
+
+
+def plain_text(data: bytes) -> ScanText:
+    text = data.decode("utf-8", "replace")
+    return ScanText(text, (Segment("text", 0, len(text)),))
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_text(data: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo("word/document.xml")
+        if info.file_size > _MAX_DOCX_XML:
+            raise ValueError("document.xml too large")
+        root = ET.fromstring(z.read(info))  # noqa: S314 (expat: no external entities)
+    paras: list[str] = []
+    for p in root.iter(_W + "p"):
+        paras.append(
+            "".join(
+                (t.text or "") if t.tag == _W + "t" else "\t" if t.tag == _W + "tab" else ""
+                for t in p.iter()
+            )
+        )
+    return "\n".join(paras)
+
+
+def _pdf_text(data: bytes) -> str:
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        raise ValueError("encrypted PDF")
+    out: list[str] = []
+    for i, page in enumerate(reader.pages):
+        if i >= _MAX_PDF_PAGES:
+            raise ValueError("too many pages")
+        out.append(page.extract_text() or "")
+    return "\n".join(out)
+
+
+_TEXT_EXT = (".txt", ".csv", ".tsv", ".htm", ".html", ".xml", ".json", ".md", ".log")
+
+
+def _part_text(part: Message) -> str | None:
+    """Text of one leaf, None when it carries no text we read (images, archives...)."""
+    ctype = part.get_content_type()
+    filename = (part.get_filename() or "").lower()
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return None
+    charset = part.get_content_charset() or "utf-8"
+
+    def decode() -> str:
+        try:
+            return payload.decode(charset, "replace")
+        except LookupError:
+            return payload.decode("utf-8", "replace")
+
+    if ctype == "text/html" or filename.endswith((".htm", ".html")):
+        return html_to_text(decode())
+    if ctype.startswith("text/") or filename.endswith(_TEXT_EXT):
+        return decode()
+    if ctype == "application/pdf" or filename.endswith(".pdf"):
+        return _pdf_text(payload)
+    if (
+        ctype == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        or filename.endswith(".docx")
+    ):
+        return _docx_text(payload)
+    return None
+
+
+def message_text(raw: bytes) -> ScanText:
+    """Subject + every text part + text-bearing attachments, as one decoded text."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    pieces: list[str] = []
+    segments: list[Segment] = []
+    unreadable: list[str] = []
+    pos = 0
+
+    def add(name: str, text: str) -> None:
+        nonlocal pos
+        text = text[:MAX_PART_TEXT]
+        if pieces:
+            pieces.append("\n\n")
+            pos += 2
+        pieces.append(text)
+        segments.append(Segment(name, pos, pos + len(text)))
+        pos += len(text)
+
+    subject = str(msg.get("Subject", "") or "")
+    add("subject", subject)
+    for i, part in enumerate(msg.walk()):
+        if part.is_multipart() or part.get_content_type() == "message/rfc822":
+            continue
+        name = part.get_filename() or f"part {i}"
+        try:
+            text = _part_text(part)
+        except Exception as exc:  # pypdf, zipfile, expat: any broken attachment
+            log.debug("cannot read text of %s: %s", type(part).__name__, type(exc).__name__)
+            unreadable.append(name)
+            continue
+        if text is None:
+            if part.get_content_maintype() not in ("image", "audio", "video"):
+                unreadable.append(name)
+            continue
+        disposition = part.get_content_disposition()
+        add(f"attachment {name}" if disposition == "attachment" else "body", text)
+    return ScanText("".join(pieces), tuple(segments), tuple(unreadable), subject)

@@ -1,0 +1,3 @@
+"""Local storage: the SQLite header cache, the audit log file, the managed policy file."""
+
+__all__: list[str] = []

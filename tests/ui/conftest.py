@@ -1,0 +1,58 @@
+"""Fixtures for the Qt app: offscreen platform, one demo data set per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+# pysequoia errors capture a Rust backtrace when RUST_BACKTRACE=1, holding the GIL ~80 ms
+os.environ["RUST_LIB_BACKTRACE"] = "0"
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client.mailbox import LocalMailbox
+from client.services import Session
+from ui import demo
+from ui.workers import Funnel
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    demo.build(root)
+    return root
+
+
+@pytest.fixture
+def demo_copy(demo_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo data (tests that change keys or mail use this)."""
+    import shutil
+
+    target = tmp_path / "demo"
+    shutil.copytree(demo_root, target)
+    return target
+
+
+@pytest.fixture
+def session(demo_root: Path) -> Iterator[Session]:
+    s = demo.open_profile_session(demo_root / "bob")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def mailbox(demo_root: Path) -> LocalMailbox:
+    return LocalMailbox(demo_root / "mailbox")
+
+
+@pytest.fixture
+def funnel(qapp: object) -> Iterator[Funnel]:
+    f = Funnel()
+    yield f
+    f.wait_idle(30_000)
