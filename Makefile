@@ -11,10 +11,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Xvfb and the xcb libraries let the Qt app run (and be screenshotted) without a screen.
 DEB_PKGS := gnupg openssl chromium dovecot-imapd dovecot-lmtpd gnome-keyring dbus \
 	xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
-	libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1 libfontconfig1
+	libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1 libfontconfig1 fonts-dejavu-core \
+	desktop-file-utils libxml2-utils shared-mime-info xdg-utils libglib2.0-bin file
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint unit bench setup deb-deps clean
+.PHONY: run test check lint unit bench deb setup deb-deps clean
 
 # The app in demo mode (demo identities and a demo mailbox). Without a screen it runs
 # under Xvfb and writes a screenshot instead.
@@ -47,6 +48,10 @@ check: setup
 
 unit: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The Linux installer: a frozen app (PyInstaller) in a .deb under packaging/linux/dist/.
+deb: setup
+	packaging/linux/build-deb.sh
 
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -3,11 +3,20 @@
 Theory of operation
 -------------------
 The desktop app lists folders and messages through one small protocol,
-:class:`MailSource` (three methods: ``folders``, ``summaries``, ``fetch``). Today the only
-implementation is :class:`LocalMailbox`, a directory with one sub-directory per folder and
-one ``NNNNNN.eml`` file per message (the demo mailbox, and a place to drop test mail). An
-IMAP source over :mod:`client.store.cache` and :mod:`client.transport.sync` plugs in
-behind the same three methods later; the window does not change.
+:class:`MailSource` (three methods: ``folders``, ``summaries``, ``fetch``):
+
+* :class:`LocalMailbox`, a directory with one sub-directory per folder and one
+  ``NNNNNN.eml`` file per message (the offline demo mailbox, a place to drop test mail);
+* :class:`ImapMailSource`, an account's IMAP server through the local cache:
+  ``folders`` synchronises (:meth:`client.services.Session.sync`) and lists what the cache
+  holds, ``summaries`` reads the cache only, ``fetch`` returns the cached body or fetches
+  it (``BODY.PEEK[]``, the ``\\Seen`` flag is not set) and caches it exactly as received —
+  ciphertext for protected mail; nothing decrypted is ever stored.
+
+Every method may block (disk, network): the app calls them through its worker funnel,
+one at a time, so a source needs no locking. SQLite handles are opened per call (the
+funnel's worker thread may change between calls); the IMAP connection is kept and
+re-opened once if it broke.
 
 Summaries carry only what the *outer* header says (sender, subject, date): they are
 claims, not facts. What protected a message is known only after it is opened
@@ -29,12 +38,18 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from client.errors import UsageError
+from client.errors import TransportError, UsageError
+
+if TYPE_CHECKING:
+    from client.services import Session
+    from client.store.cache import Cache
+    from client.transport.imap import ImapSession
 
 __all__ = [
     "FolderEntry",
+    "ImapMailSource",
     "LocalMailbox",
     "MailSource",
     "MessageSummary",
@@ -172,6 +187,96 @@ class LocalMailbox:
             tmp.unlink(missing_ok=True)
             raise
         return uid
+
+
+class ImapMailSource:
+    """One account's IMAP folders, through the local cache (see the module docstring)."""
+
+    def __init__(self, session: Session, email: str | None = None) -> None:
+        self.session = session
+        self.email = session.accounts().get(email).email
+        self._imap: ImapSession | None = None
+        self._selected: str | None = None
+
+    def _cache(self) -> Cache:
+        return self.session.cache()
+
+    def folders(self) -> list[FolderEntry]:
+        self.session.sync(self.email)
+        cache = self._cache()
+        try:
+            out = []
+            for f in cache.folders(self.email):
+                if "\\Noselect" in f.flags or "\\NonExistent" in f.flags:
+                    continue
+                messages = cache.list(self.email, f.name)
+                unread = sum(not m.seen for m in messages)
+                out.append(FolderEntry(f.name, len(messages), unread))
+        finally:
+            cache.close()
+        out.sort(key=lambda e: (e.name.upper() != "INBOX", e.name.lower()))
+        return out
+
+    def summaries(self, folder: str) -> list[MessageSummary]:
+        cache = self._cache()
+        try:
+            rows = cache.list(self.email, folder)
+        finally:
+            cache.close()
+        return [
+            MessageSummary(
+                uid=m.uid,
+                sender=m.sender,
+                subject=m.subject,
+                date=_date(m.date),
+                content_type=m.content_type,
+                seen=m.seen,
+                size=m.size,
+            )
+            for m in rows
+        ]
+
+    def _session(self) -> ImapSession:
+        if self._imap is None:
+            self._imap = self.session.account_imap(self.session.accounts().get(self.email))
+            self._selected = None
+        return self._imap
+
+    def _fetch_live(self, folder: str, uid: int) -> bytes:
+        imap = self._session()
+        if self._selected != folder:
+            imap.select(folder, readonly=True)
+            self._selected = folder
+        return imap.fetch_body(uid)
+
+    def fetch(self, folder: str, uid: int) -> bytes:
+        cache = self._cache()
+        try:
+            raw = cache.body(self.email, folder, uid)
+            if raw is not None:
+                return raw
+            try:
+                raw = self._fetch_live(folder, uid)
+            except (TransportError, OSError):
+                self.close()  # a broken connection: one fresh try
+                raw = self._fetch_live(folder, uid)
+            if len(raw) > MAX_LOCAL_MESSAGE:
+                raise UsageError(f"message {uid} is larger than {MAX_LOCAL_MESSAGE >> 20} MiB")
+            try:
+                cache.put_body(self.email, folder, uid, raw)
+            except UsageError:
+                pass  # the server's size and the body disagree: show it, do not cache it
+            return raw
+        finally:
+            cache.close()
+
+    def close(self) -> None:
+        imap, self._imap, self._selected = self._imap, None, None
+        if imap is not None:
+            try:
+                imap.close()
+            except (TransportError, OSError):
+                pass
 
 
 def build_plain(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,7 +30,7 @@ from client.envelope.output import save_files
 from client.errors import BadPassword, NotEncrypted, NotSigned, UsageError
 from client.mime.parse import OpenedMessage
 from client.policy.plan import KeyStatus, RecipientKeyStatus
-from client.transport.outbox import PolicyHook, transport_only_policy
+from client.transport.outbox import PolicyDecision, PolicyHook, WireCopy
 from keystore import openpgp as kpgp
 from keystore.discovery import (
     AddressStatus,
@@ -88,6 +88,7 @@ class KeystoreAccess:
             emails=kpgp.cert_emails(cert),
             revoked=validity.revoked,
             expired=validity.expired or validity.not_yet_valid,
+            weak=validity.weak,
         )
 
     def pgp_encryption_certs(self, email: str, *, now: datetime) -> Sequence[bytes]:
@@ -129,9 +130,16 @@ class Session:
         self.store = store
         self.keys = KeystoreAccess(store)
         #: The single place the protection policy decides what leaves the machine (see
-        #: client.transport.outbox). client/policy replaces it; it must raise, never pass
-        #: plaintext it may not send — the outbox then holds the message (fail closed).
-        self.policy_hook: PolicyHook = transport_only_policy
+        #: client.transport.outbox): :meth:`protection_policy` by default. It raises, never
+        #: passes plaintext it may not send — the outbox then holds the message (fail closed).
+        self.policy_hook: PolicyHook = self.protection_policy
+        #: The organisation policy; ``None`` reads the managed file (client.store.policyfile)
+        #: each time a message is planned, so an IT update applies to the next message.
+        self.org_policy: OrgPolicy | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.rng: Rng = os.urandom
+        #: envelope passwords made by the running send (reported once, never stored here)
+        self._envelope_report: list[dict[str, Any]] = []
 
     @classmethod
     def open(
@@ -171,7 +179,21 @@ class Session:
             return self.store.import_bytes(data, passphrase=secret, trust=trust)
 
     def keys_list(self) -> list[KeyInfo]:
-        return self.store.list()
+        """The store's keys, then the GnuPG home's (origin "gnupg") when that backend is on."""
+        return self.store.list() + self.store.gnupg_keys()
+
+    def keys_gnupg(self, home: str | None, *, off: bool = False) -> dict[str, Any]:
+        """Turn the GnuPG backend on (``home``) or off; returns the resulting setting."""
+        if off:
+            self.store.set_gnupg_home(None)
+        elif home is not None:
+            self.store.set_gnupg_home(home)
+        backend = self.store.gnupg
+        return {
+            "gnupg_home": str(backend.home) if backend else None,
+            "keys": len(backend.list_keys()) if backend else 0,
+            "secret_keys": len(backend.secret_fingerprints()) if backend else 0,
+        }
 
     def keys_export(self, fingerprint: str) -> bytes:
         return self.store.export_public(fingerprint)
@@ -180,13 +202,20 @@ class Session:
         """Revoke an own OpenPGP key; returns the revocation certificate to publish."""
         return self.store.revoke(fingerprint)
 
-    def keys_expire(self, fingerprint: str, expires: datetime | None) -> KeyInfo:
-        if expires is None:
-            raise UsageError(
-                "removing an expiration is not supported yet (pysequoia cannot do it)",
-                hint="Set a distant expiration instead: `sealmail keys expire FPR --in 3650`.",
-            )
-        return self.store.set_expiry(fingerprint, expires)
+    def keys_expire(
+        self, fingerprint: str, expires: datetime | None, *, now: datetime | None = None
+    ) -> KeyInfo:
+        """New expiration for an own OpenPGP key (``None``: never expires)."""
+        return self.store.set_expiry(fingerprint, expires, now=now)
+
+    def keys_uid_add(self, fingerprint: str, user_id: str, *, now: datetime) -> KeyInfo:
+        return self.store.add_user_id(fingerprint, user_id, now=now)
+
+    def keys_uid_revoke(self, fingerprint: str, user_id: str) -> KeyInfo:
+        return self.store.revoke_user_id(fingerprint, user_id)
+
+    def keys_uid_list(self, fingerprint: str, *, now: datetime) -> list[kpgp.UserIdValidity]:
+        return self.store.user_ids(fingerprint, now=now)
 
     def keys_delete(self, fingerprint: str, *, secret: bool = False) -> KeyInfo:
         return self.store.delete(fingerprint, secret=secret)
@@ -417,6 +446,75 @@ class Session:
 
         return decide_and_protect(raw, self, org_policy, level=level, now=now, rng=rng)
 
+    def current_org_policy(self) -> OrgPolicy:
+        """The organisation policy in force (an invalid managed file raises: fail closed)."""
+        if self.org_policy is not None:
+            return self.org_policy
+        from client.store.policyfile import load_org_policy
+
+        return load_org_policy()
+
+    def _make_envelope_mail(
+        self, raw: bytes, recipients: Sequence[str], *, now: datetime, rng: Rng
+    ) -> bytes:
+        """The :class:`client.policy.decide.EnvelopeMaker` for one recipient.
+
+        The recipient's remembered password is used again (they were told it once);
+        otherwise a new one is made, remembered in the secret store and reported once
+        through :attr:`Entry.envelope_passwords` — it is never put into the mail.
+        """
+        from client.policy.envelopemail import envelope_mail
+
+        (address,) = recipients  # decide_and_protect makes one envelope copy per recipient
+        password = self.envelope_password_for(address)
+        new = password is None
+        if password is None:
+            password = self.envelope_password(rng).encode("utf-8")
+            self.envelope_remember_password(address, password)
+        self._envelope_report.append(
+            {"recipient": address, "password": password.decode("utf-8"), "new": new}
+        )
+        return envelope_mail(raw, address, password, now=now, rng=rng)
+
+    def protection_policy(self, raw: bytes, account: Account) -> PolicyDecision:
+        """The outbox's policy hook: scan, plan, protect per copy, audit — or hold.
+
+        The level the sender chose travels with the queued message in the transport-only
+        ``X-Sealmail-Level`` field (raise only). A :class:`~client.policy.decide.Hold`
+        raises :class:`~client.policy.errors.PolicyBlocksSend` whose ``details`` (reason,
+        fixes, plan) the outbox keeps with the held message.
+        """
+        from client.policy.decide import Hold, decide_and_protect, requested_level
+        from client.policy.errors import PolicyBlocksSend
+
+        org = self.current_org_policy()
+        result = decide_and_protect(
+            raw,
+            self,
+            org,
+            level=requested_level(raw),
+            now=self.clock(),
+            rng=self.rng,
+            envelope=self._make_envelope_mail,
+        )
+        if isinstance(result, Hold):
+            raise PolicyBlocksSend(result.reason, hold=result)
+
+        def rank(c: ProtectedCopy) -> int:
+            # copy 0 becomes the Sent copy: prefer one encrypted to the sender's key too
+            if c.method in ("smime", "pgp"):
+                return 0 if c.level.encrypts else 1
+            return 2 if c.method in ("tls", "tls-required") else 3
+
+        ordered = sorted(result, key=rank)
+        return PolicyDecision(
+            wire=ordered[0].message,
+            require_tls=any(c.require_tls for c in ordered),
+            copies=tuple(
+                WireCopy(c.message, c.recipients, c.require_tls, c.method) for c in ordered
+            ),
+        )
+
     # ----------------------------------------------------------------- audit
     @property
     def audit_log(self) -> AuditLog:
@@ -489,28 +587,75 @@ class Session:
 
         return Outbox(self.store.profile, witness_wait=witness_wait)
 
-    def send(self, raw: bytes, *, email: str | None = None) -> Entry:
-        """Queue ``raw`` durably, then try to send it now; the record says how far it got."""
+    def send(self, raw: bytes, *, email: str | None = None, level: Level | None = None) -> Entry:
+        """Queue ``raw`` durably, then try to send it now; the record says how far it got.
+
+        The protection policy runs once, inside the outbox (:meth:`protection_policy`):
+        held → ``entry.state`` is HELD with ``entry.hold`` (reason, fixes) and nothing
+        left the machine. ``level`` raises protection (never below the policy). New
+        envelope passwords are in ``entry.envelope_passwords`` — show them once.
+        """
+        from client.policy.decide import LEVEL_HEADER
+
+        if level is not None:
+            raw = _set_field(raw, LEVEL_HEADER, level.value)
         account = self.accounts().get(email)
         box = self.outbox()
         entry = box.enqueue(raw, account)
-        box.process(
-            account,
-            smtp=lambda: self.account_smtp(account),
-            imap=lambda: self.account_imap(account),
-            policy=self.policy_hook,
-            only=entry.message_id,
-        )
-        return box.get(entry.message_id)
+        return self._process_one(box, account, entry.message_id)
+
+    def _process_one(self, box: Outbox, account: Account, message_id: str) -> Entry:
+        self._envelope_report = []
+        try:
+            box.process(
+                account,
+                smtp=lambda: self.account_smtp(account),
+                imap=lambda: self.account_imap(account),
+                policy=self.policy_hook,
+                only=message_id,
+            )
+            out = box.get(message_id)
+            out.envelope_passwords = list(self._envelope_report)
+            return out
+        finally:
+            self._envelope_report = []
+
+    def outbox_release(self, message_id: str) -> Entry:
+        """Plan a held message again (after the user fixed it) and try to send it now."""
+        box = self.outbox()
+        entry = box.release(message_id)
+        account = self.accounts().get(entry.account)
+        return self._process_one(box, account, message_id)
 
     def outbox_process(self, email: str | None = None) -> list[Entry]:
         account = self.accounts().get(email)
-        return self.outbox().process(
-            account,
-            smtp=lambda: self.account_smtp(account),
-            imap=lambda: self.account_imap(account),
-            policy=self.policy_hook,
-        )
+        self._envelope_report = []
+        try:
+            return self.outbox().process(
+                account,
+                smtp=lambda: self.account_smtp(account),
+                imap=lambda: self.account_imap(account),
+                policy=self.policy_hook,
+            )
+        finally:
+            self._envelope_report = []
 
     def outbox_list(self) -> list[Entry]:
         return self.outbox().entries()
+
+
+def _set_field(raw: bytes, name: str, value: str) -> bytes:
+    """``raw`` with header field ``name`` set to ``value`` (an earlier one removed)."""
+    import re
+
+    pattern = re.compile(rb"(?im)^" + re.escape(name.encode()) + rb":[^\n]*\n(?:[ \t][^\n]*\n)*")
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = raw.find(sep)
+        if i >= 0:
+            head, body = raw[: i + len(sep) // 2], raw[i + len(sep) // 2 :]
+            break
+    else:
+        head, body = raw, b""
+    eol = b"\r\n" if b"\r\n" in head else b"\n"
+    head = pattern.sub(b"", head)
+    return head + f"{name}: {value}".encode() + eol + body

@@ -300,6 +300,7 @@ class MethodInfo:
     confirmed: bool
     expires: datetime | None
     gcm: bool | None = None  # S/MIME: the certificate's owner announced AES-GCM
+    user_id: str | None = None  # OpenPGP: the user id valid for the address at that time
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -311,6 +312,8 @@ class MethodInfo:
         }
         if self.method == "smime":
             out["gcm"] = self.gcm
+        else:
+            out["user_id"] = self.user_id
         return out
 
 
@@ -369,9 +372,31 @@ def address_status(ks: Keystore, email: str, *, now: datetime) -> AddressStatus:
     for cert in found.pgp:
         row = ks.index.get(normalize_fingerprint(str(cert.fingerprint)))
         if row is not None:
-            methods.append(
-                MethodInfo("pgp", row.fingerprint, row.origin, row.confirmed, row.expires)
+            uid = next(
+                (
+                    u.user_id
+                    for u in pgp.user_id_validity(cert, now=now)
+                    if u.valid and u.email == addr
+                ),
+                None,
             )
+            methods.append(
+                MethodInfo(
+                    "pgp", row.fingerprint, row.origin, row.confirmed, row.expires, user_id=uid
+                )
+            )
+    for gkey in found.gnupg:
+        uid = next(
+            (
+                u
+                for u, v in zip(gkey.user_ids, gkey.uid_validity, strict=True)
+                if pgp.email_of_uid(u) == addr and v in ("f", "u")
+            ),
+            None,
+        )
+        methods.append(
+            MethodInfo("pgp", gkey.fingerprint, "gnupg", True, gkey.expires, user_id=uid)
+        )
     for xcert in found.x509:
         row = ks.index.get(x509m.x509_fingerprint(xcert))
         if row is not None:

@@ -13,6 +13,7 @@ The tree (each class carries a ``hint`` telling the user what to do)::
         ├── InsecureKeyring          a plaintext keyring backend was found and refused
         ├── InvalidKeyMaterial       a key/certificate file could not be parsed (broken input)
         ├── ProfileLocked            another process holds the profile and did not let go in time
+        ├── GnupgError               gpg (the GnuPG backend) refused or failed an operation
         └── DiscoveryError           looking a key up (WKD) failed
             ├── KeyNotPublished      the directory answered: no key for this address (404)
             ├── WrongKeyForAddress   the key served has no user id for the address
@@ -34,6 +35,7 @@ __all__ = [
     "DiscoveryNetworkError",
     "DiscoveryTimeout",
     "DiscoveryTlsError",
+    "GnupgError",
     "InsecureKeyring",
     "InvalidKeyMaterial",
     "KeyNotFound",
@@ -74,6 +76,12 @@ class UsageError(SealmailError):
 class KeystoreError(SealmailError):
     hint = "Check the key or certificate with `sealmail keys list`."
     exit_code = 3
+
+
+class GnupgError(KeystoreError):
+    """gpg refused or failed an operation; the message carries gpg's own reason."""
+
+    hint = "Check the key in GnuPG (gpg --list-keys) and gpg-agent's pinentry."
 
 
 class KeyNotFound(KeystoreError):

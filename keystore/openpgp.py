@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 import pysequoia as ps
 from pysequoia.packet import PacketPile, SignatureType, Tag
 
+from keystore import pgpedit
 from keystore.errors import BadPassword, InvalidKeyMaterial, UsageError
 from keystore.pgpgen import PgpAlgo, build_v4_key
 
@@ -55,6 +56,8 @@ __all__ = [
     "PgpKeyMaterial",
     "PgpSecretKey",
     "PgpValidity",
+    "UserIdValidity",
+    "add_user_id",
     "apply_revocation",
     "armor_revocation",
     "cert_emails",
@@ -72,10 +75,12 @@ __all__ = [
     "parse_keys_lenient",
     "parse_revocation",
     "public_only",
+    "revoke_user_id",
     "secret_protection",
     "sequoia_errors",
     "set_expiration",
     "unlock_secret",
+    "user_id_validity",
 ]
 
 DEFAULT_VALIDITY = timedelta(days=3 * 365)
@@ -334,6 +339,81 @@ def cert_facts(cert: ps.Cert) -> PgpFacts:
     return PgpFacts(uids, expiration, revoked, weak=WEAK_SHA1)
 
 
+@dataclass(frozen=True)
+class UserIdValidity:
+    """One user id of a certificate, judged at one moment."""
+
+    user_id: str
+    email: str
+    valid: bool
+    reason: str  # "" when valid
+    bound: datetime | None  # first self-certification
+    revoked_at: datetime | None  # its revocation, if any
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "email": self.email,
+            "valid": self.valid,
+            "reason": self.reason,
+            "bound": self.bound.isoformat() if self.bound else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+def user_id_validity(cert: ps.Cert, *, now: datetime) -> list[UserIdValidity]:
+    """Every user id the key certified, valid or not at ``now`` and why.
+
+    A user id is valid at ``now`` when its first self-certification is not later than
+    ``now``, it was not revoked at or before ``now``, Sequoia's policy accepts it today
+    (the revocation signatures themselves are read from the packets) and the key
+    itself is usable then (:func:`check_validity`).
+    """
+    now = _aware(now)
+    live = set(cert_facts(cert).user_ids)
+    key = check_validity(cert, now=now)
+    primary_kid = ""
+    current: str | None = None
+    bound: dict[str, datetime] = {}
+    revoked: dict[str, datetime] = {}
+    with sequoia_errors("OpenPGP certificate"):
+        for p in PacketPile.from_bytes(bytes(cert)):
+            if p.tag in (Tag.PublicKey, Tag.SecretKey) and not primary_kid:
+                primary_kid = (p.key_id or "").lower()
+            elif p.tag == Tag.UserID:
+                current = p.user_id
+            elif p.tag in (Tag.PublicSubkey, Tag.SecretSubkey, Tag.UserAttribute):
+                current = None
+            elif p.tag == Tag.Signature and current is not None:
+                if (p.issuer_key_id or "").lower() != primary_kid or p.signature_created is None:
+                    continue
+                when = _aware(p.signature_created)
+                table = (
+                    revoked
+                    if p.signature_type == SignatureType.CertificationRevocation
+                    else bound
+                    if p.signature_type in _CERTIFICATIONS
+                    else None
+                )
+                if table is not None and (current not in table or when < table[current]):
+                    table[current] = when
+    out: list[UserIdValidity] = []
+    for uid, since in bound.items():
+        gone = revoked.get(uid)
+        if uid not in live and gone is None:
+            continue  # rejected by the policy for another reason: not ours to list
+        if gone is not None and gone <= now:
+            reason = f"the user id was revoked on {gone.isoformat()}"
+        elif since > now + timedelta(minutes=5):
+            reason = f"the user id was only added on {since.isoformat()}"
+        elif not key.usable or key.weak:
+            reason = key.reason
+        else:
+            reason = ""
+        out.append(UserIdValidity(uid, email_of_uid(uid), not reason, reason, since, gone))
+    return out
+
+
 def cert_emails(cert: ps.Cert) -> tuple[str, ...]:
     """Lower-cased addresses of the certificate's non-revoked user ids."""
     return cert_facts(cert).emails
@@ -511,10 +591,73 @@ def merge_into_secret(key: PgpSecretKey, updated_public: ps.Cert) -> PgpSecretKe
         return PgpSecretKey(ps.Tsk.from_bytes(bytes(secrets)), key.password)
 
 
-def set_expiration(key: PgpSecretKey, expires: datetime) -> PgpSecretKey:
-    """New self-signatures with the given expiration."""
+def set_expiration(
+    key: PgpSecretKey, expires: datetime | None, *, now: datetime | None = None
+) -> PgpSecretKey:
+    """New self-signatures with the given expiration (``None``: never expires).
+
+    An unprotected key (every key Sealmail makes) is re-signed by :mod:`keystore.pgpedit`,
+    which can also remove the expiration; a passphrase-protected one goes through
+    pysequoia, which can only set one.
+    """
+    moment = _aware(now) if now is not None else datetime.now(UTC)
+    if key.password is None:
+        try:
+            fragment = pgpedit.reexpire(
+                bytes(key.tsk), now=moment, expires=_aware(expires) if expires else None
+            )
+        except UsageError:
+            if expires is None:
+                raise
+        else:
+            with sequoia_errors("setting the expiration"):
+                updated = ps.Cert.from_bytes(fragment)
+            return merge_into_secret(key, updated)
+    if expires is None:
+        raise UsageError(
+            "cannot remove the expiration of a passphrase-protected OpenPGP key",
+            hint="Set a distant expiration instead: `sealmail keys expire FPR --in 3650`.",
+        )
     with sequoia_errors("setting the expiration"):
         updated = key.cert.set_expiration(_aware(expires), key.certifier())
+    return merge_into_secret(key, public_only(updated))
+
+
+def add_user_id(key: PgpSecretKey, user_id: str, *, now: datetime) -> PgpSecretKey:
+    """Bind a new user id (same preferences as the primary one) to an own key."""
+    if not user_id.strip() or "\n" in user_id:
+        raise UsageError(f"not a user id: {user_id!r}")
+    if user_id in cert_facts(key.cert).user_ids:
+        raise UsageError(f"the key already has the user id {user_id!r}")
+    if key.password is None:
+        try:
+            fragment = pgpedit.certify_user_id(bytes(key.tsk), user_id, now=_aware(now))
+        except UsageError:
+            pass  # an algorithm or key version pgpedit does not write: pysequoia does
+        else:
+            with sequoia_errors("adding a user id"):
+                return merge_into_secret(key, ps.Cert.from_bytes(fragment))
+    with sequoia_errors("adding a user id"):
+        updated = key.cert.add_user_id(user_id, key.certifier())
+    return merge_into_secret(key, public_only(updated))
+
+
+def revoke_user_id(key: PgpSecretKey, user_id: str) -> PgpSecretKey:
+    """A certification revocation of one of the key's user ids (UsageError if unknown)."""
+    facts = cert_facts(key.cert)
+    if user_id not in facts.user_ids:
+        known = ", ".join(repr(u) for u in facts.user_ids) or "none"
+        raise UsageError(f"the key has no live user id {user_id!r} (it has {known})")
+    if len(facts.user_ids) == 1:
+        raise UsageError(
+            "refusing to revoke the key's only user id",
+            hint="Add another user id first, or revoke the whole key (keys revoke).",
+        )
+    with sequoia_errors("revoking a user id"):
+        cert = key.cert
+        uid = next(u for u in cert.user_ids if str(u) == user_id)
+        sig = cert.revoke_user_id(uid, key.certifier())
+        updated = ps.Cert.from_bytes(bytes(cert) + bytes(sig))
     return merge_into_secret(key, public_only(updated))
 
 

@@ -47,15 +47,18 @@ from keystore import bundle
 from keystore import certs as x509m
 from keystore import openpgp as pgp
 from keystore.errors import (
+    GnupgError,
     InvalidKeyMaterial,
     KeyNotFound,
     NoKeyForRecipient,
     NoSigningKey,
     UsageError,
 )
+from keystore.gnupg_backend import GnupgBackend, GnupgKey, GnupgResult
 from keystore.index import Index, Row
 from keystore.profile import Profile, open_profile
 from keystore.secrets import KdfParams, PassphraseCallback, SecretBox, open_secret_box
+from keystore.settings import load_settings, update_settings
 from keystore.validate import CertStatus, ValidationSettings, check_usage, validate_email_cert
 
 __all__ = [
@@ -71,8 +74,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Kind = Literal["pgp", "x509"]
-Origin = Literal["generated", "imported", "discovered"]
-_ORIGIN_RANK = {"discovered": 0, "imported": 1, "generated": 2}
+Origin = Literal["generated", "imported", "discovered", "gnupg"]
+_ORIGIN_RANK = {"gnupg": -1, "discovered": 0, "imported": 1, "generated": 2}
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ class RecipientKeys:
     pgp: tuple[ps.Cert, ...]
     x509: tuple[x509.Certificate, ...]
     reasons: tuple[str, ...]
+    #: keys among ``pgp`` that come from the GnuPG home (origin "gnupg"), not the store
+    gnupg: tuple[GnupgKey, ...] = ()
 
     @property
     def any(self) -> bool:
@@ -205,6 +210,7 @@ class Keystore:
         self.validation = validation or ValidationSettings()
         self._index = Index(profile)
         self._box: SecretBox | None = None
+        self._gnupg: GnupgBackend | None = None
         #: Keys the last import skipped, one line each (empty when all imported).
         self.last_import_problems: tuple[str, ...] = ()
         self._unlock_args: dict[str, Any] = {
@@ -463,10 +469,17 @@ class Keystore:
             raise KeyNotFound(f"{fingerprint} is not an OpenPGP key")
         return self._pgp_secret(row)
 
-    def set_expiry(self, fingerprint: str, expires: datetime) -> KeyInfo:
+    def _own_pgp(self, fingerprint: str) -> tuple[Row, pgp.PgpSecretKey]:
         row = self._resolve(fingerprint)
-        key = self.get_pgp_tsk(row.fingerprint)
-        updated = pgp.set_expiration(key, _aware(expires))
+        if row.kind != "pgp":
+            raise UsageError(f"{fingerprint} is not an OpenPGP key")
+        if row.secret is None:
+            raise NoSigningKey(
+                f"{row.fingerprint} is not an own key (no secret key in this profile)"
+            )
+        return row, self._pgp_secret(row)
+
+    def _replace_own_pgp(self, row: Row, updated: pgp.PgpSecretKey) -> KeyInfo:
         with self._index.transaction():
             new = self._pgp_row(
                 updated.cert,
@@ -477,6 +490,31 @@ class Keystore:
             )
             self._put(replace(new, origin=row.origin))
         return self.get(row.fingerprint)
+
+    def set_expiry(
+        self, fingerprint: str, expires: datetime | None, *, now: datetime | None = None
+    ) -> KeyInfo:
+        """New self-signatures on an own key: expire at ``expires``, or never (``None``)."""
+        row, key = self._own_pgp(fingerprint)
+        updated = pgp.set_expiration(key, _aware(expires) if expires else None, now=now)
+        return self._replace_own_pgp(row, updated)
+
+    def add_user_id(self, fingerprint: str, user_id: str, *, now: datetime) -> KeyInfo:
+        """Bind ``user_id`` (e.g. ``Name <addr>``) to an own OpenPGP key."""
+        row, key = self._own_pgp(fingerprint)
+        return self._replace_own_pgp(row, pgp.add_user_id(key, user_id, now=_aware(now)))
+
+    def revoke_user_id(self, fingerprint: str, user_id: str) -> KeyInfo:
+        """Revoke one user id of an own key; its address then no longer maps to the key."""
+        row, key = self._own_pgp(fingerprint)
+        return self._replace_own_pgp(row, pgp.revoke_user_id(key, user_id))
+
+    def user_ids(self, fingerprint: str, *, now: datetime) -> builtins.list[pgp.UserIdValidity]:
+        """Each user id of an OpenPGP key and whether it is valid at ``now``."""
+        row = self._resolve(fingerprint)
+        if row.kind != "pgp":
+            raise UsageError(f"{fingerprint} is not an OpenPGP key")
+        return pgp.user_id_validity(self._pgp_cert(row), now=_aware(now))
 
     def revoke(self, fingerprint: str) -> bytes:
         """Revoke an own OpenPGP key; returns the revocation certificate (see below)."""
@@ -758,6 +796,94 @@ class Keystore:
                 done.extend(fprs)
         return [self.get(f) for f in dict.fromkeys(done)]
 
+    # --- GnuPG backend ----------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return load_settings(self.profile)
+
+    @property
+    def gnupg(self) -> GnupgBackend | None:
+        """The GnuPG home of the ``gnupg_home`` setting, or None when the backend is off."""
+        home = self.settings.get("gnupg_home")
+        if not home:
+            return None
+        if self._gnupg is None or str(self._gnupg.home) != str(home):
+            self._gnupg = GnupgBackend(home)
+        return self._gnupg
+
+    def set_gnupg_home(self, home: str | os.PathLike[str] | None) -> GnupgBackend | None:
+        """Use the keys of a GnuPG home from now on (``None``: stop using one)."""
+        if home is None:
+            update_settings(self.profile, gnupg_home=None)
+            self._gnupg = None
+            return None
+        backend = GnupgBackend(os.path.abspath(os.path.expanduser(os.fspath(home))))
+        backend.list_keys()  # gpg runs on that home, or this fails now rather than later
+        update_settings(self.profile, gnupg_home=str(backend.home))
+        self._gnupg = backend
+        return backend
+
+    def _require_gnupg(self) -> GnupgBackend:
+        backend = self.gnupg
+        if backend is None:
+            raise UsageError(
+                "the GnuPG backend is off", hint="Enable it with `sealmail keys gnupg --home DIR`."
+            )
+        return backend
+
+    def gnupg_keys(self) -> builtins.list[KeyInfo]:
+        """The GnuPG home's keys as KeyInfo (origin "gnupg"); [] when the backend is off."""
+        backend = self.gnupg
+        if backend is None:
+            return []
+        return [
+            KeyInfo(
+                fingerprint=k.fingerprint,
+                kind="pgp",
+                emails=k.emails,
+                secret=k.secret,
+                expires=k.expires,
+                origin="gnupg",
+                confirmed=k.validity in ("f", "u"),
+                trust_anchor=False,
+                revoked=k.revoked,
+                label=k.user_ids[0] if k.user_ids else "",
+            )
+            for k in backend.list_keys()
+        ]
+
+    def gnupg_decrypt(self, data: bytes, *, passphrase: str | None = None) -> GnupgResult:
+        """Decrypt with the GnuPG home's secret keys (gpg-agent holds them)."""
+        return self._require_gnupg().decrypt(data, passphrase=passphrase)
+
+    def gnupg_sign(self, data: bytes, fingerprint: str, *, passphrase: str | None = None) -> bytes:
+        """A detached armored signature by a GnuPG home's key (through gpg-agent)."""
+        return self._require_gnupg().sign(data, fingerprint, passphrase=passphrase)
+
+    def gnupg_encrypt(
+        self, data: bytes, emails: Sequence[str], *, now: datetime, sign_with: str | None = None
+    ) -> bytes:
+        """Encrypt with gpg to the GnuPG home's keys :meth:`recipient_keys` accepts.
+
+        A recipient whose only usable key is in Sealmail's store is refused (gpg
+        does not have it): encrypt with Sealmail itself then.
+        """
+        backend = self._require_gnupg()
+        fprs: builtins.list[str] = []
+        for email in emails:
+            found = self.require_recipient(email, now=now)
+            from_gnupg = {k.fingerprint for k in found.gnupg}
+            for cert in found.pgp:
+                fpr = normalize_fingerprint(str(cert.fingerprint))
+                if fpr not in from_gnupg:
+                    raise UsageError(
+                        f"{email}: the key {fpr} is in Sealmail's store, not in the GnuPG home",
+                        hint="Encrypt with Sealmail itself (`sealmail message encrypt`).",
+                    )
+                fprs.append(fpr)
+        return backend.encrypt(data, fprs, sign_with=sign_with)
+
     # --- lookups for the message core -------------------------------------------------
 
     def trust_anchors(self) -> builtins.list[x509.Certificate]:
@@ -805,10 +931,13 @@ class Keystore:
             validity = pgp.check_validity(cert, now=now)
             if not validity.can_encrypt:
                 reasons.append(f"OpenPGP key {row.fingerprint}: {validity.reason}")
-            elif addr not in pgp.cert_emails(cert):
-                reasons.append(f"OpenPGP key {row.fingerprint}: the user id is revoked")
             else:
-                pgp_ok.append((row, cert))
+                uids = [u for u in pgp.user_id_validity(cert, now=now) if u.email == addr]
+                if any(u.valid for u in uids):
+                    pgp_ok.append((row, cert))
+                else:
+                    why = uids[0].reason if uids else "no user id for this address"
+                    reasons.append(f"OpenPGP key {row.fingerprint}: {why}")
         x509_ok: builtins.list[tuple[Row, x509.Certificate]] = []
         for row in self._index.by_email(addr, kind="x509"):
             if row.is_ca:
@@ -821,7 +950,24 @@ class Keystore:
                 reasons.append(
                     f"certificate {row.fingerprint[:16]}: {status.status}: {status.detail}"
                 )
-        if not pgp_ok and not x509_ok and not reasons:
+        gnupg_keys: builtins.list[GnupgKey] = []
+        gnupg_certs: builtins.list[ps.Cert] = []
+        try:
+            backend = self.gnupg
+            if backend is not None:
+                known = {r.fingerprint for r, _ in pgp_ok}
+                found, refused = backend.recipient_certs(addr, now=now)
+                reasons.extend(refused)
+                for gkey, gcert in found:
+                    if (
+                        gkey.fingerprint not in known
+                        and pgp.check_validity(gcert, now=now).can_encrypt
+                    ):
+                        gnupg_keys.append(gkey)
+                        gnupg_certs.append(gcert)
+        except (GnupgError, UsageError, InvalidKeyMaterial, KeyNotFound) as exc:
+            reasons.append(f"GnuPG backend: {exc}")
+        if not pgp_ok and not x509_ok and not gnupg_certs and not reasons:
             reasons.append(f"no OpenPGP key or certificate for {addr}")
 
         def order(item: tuple[Row, object]) -> tuple[bool, float]:
@@ -830,9 +976,10 @@ class Keystore:
 
         return RecipientKeys(
             email=addr,
-            pgp=tuple(c for _, c in sorted(pgp_ok, key=order)),
+            pgp=tuple(c for _, c in sorted(pgp_ok, key=order)) + tuple(gnupg_certs),
             x509=tuple(c for _, c in sorted(x509_ok, key=order)),
             reasons=tuple(reasons),
+            gnupg=tuple(gnupg_keys),
         )
 
     def encryption_keys_for(

@@ -1,28 +1,48 @@
-"""The composer (first version): To/Cc/Subject/body, attachments, and the protection control.
+"""The composer: To/Cc/Subject/body, attachments, the protection control, the PHI banner, send.
 
 Theory of operation
 -------------------
-The protection control has three levels, raised with one click (TLS → Signed →
-Encrypted). For each recipient the window shows how they would be reached at that level.
-All of that comes from one small adapter, :class:`Reachability`, which today asks
-:meth:`Session.policy_key_status` (the keystore's ``recipient_keys``) and protects a
-trial copy with :meth:`Session.message_encrypt` / :meth:`Session.message_sign`; the
-policy planner (:meth:`Session.policy_plan`, with the scanner's PHI findings) replaces it
-later without the window changing. Sending is not wired yet (no transport in the app).
+Everything the window says about protection comes from the policy planner, through one
+small adapter, :class:`Reachability` (it runs on the worker funnel, never on the GUI
+thread):
+
+* :meth:`Reachability.assess` builds nothing itself: it takes the RFC 5322 draft the
+  window built and asks :meth:`Session.policy_plan` (the content scanner
+  :func:`client.policy.scan.scan_text` over subject, body and attachments, then
+  :func:`client.policy.plan.plan`) for a :class:`~client.policy.plan.Plan`. The window
+  shows the plan's level and *why* (the rule, or the type of what the scanner found — never
+  the value), and for each recipient how they will be reached.
+* Typing in the subject or the body re-plans after 300 ms of quiet (one debounced funnel
+  job); as soon as a plan carries a scanner finding the **PHI banner** appears ("This
+  message contains a Social Security number; it will be encrypted").
+* The protection control has three buttons, TLS → Signed → Encrypted, and **Raise
+  protection** moves one step up with one click. The user's choice is only ever a floor:
+  the planner keeps the policy's level when the choice is lower, and buttons below the
+  policy's level are disabled.
+* **Send** re-plans the exact bytes to send; if the plan holds (someone cannot be reached
+  at the level required) nothing is sent and the fixes are listed. Otherwise
+  :meth:`Session.send` queues and sends it (through the funnel) and the outcome is shown;
+  a one-time envelope password the send result carries is shown once with a Copy button.
+
+Coordination with the send path (client/services.py, being wired by the transport/policy
+work): :func:`send_capabilities` is the one place that decides whether ``Session.send``
+applies the policy and makes password envelopes; :func:`envelope_passwords_of` is the one
+place that reads one-time passwords from a send result. Until ``Session.send`` applies the
+policy, the composer refuses to send anything the plan wants above TLS (fail closed).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
@@ -41,65 +61,291 @@ from PySide6.QtWidgets import (
 
 from client.errors import SealmailError
 from client.mailbox import build_plain
+from client.policy.levels import Level
+from client.policy.orgpolicy import OrgPolicy
+from client.policy.plan import Fix, Plan, Reason, RecipientPlan
 from client.services import Session
+from ui.banner import BannerSpec, SecurityBanner
+from ui.banner import Level as BannerLevel
 from ui.i18n import tr
 from ui.workers import Funnel
 
-__all__ = ["LEVELS", "ComposerWindow", "Reach", "Reachability"]
+__all__ = [
+    "LEVELS",
+    "Assessment",
+    "ComposerWindow",
+    "EnvelopePassword",
+    "Reachability",
+    "SendCapabilities",
+    "SendOutcome",
+    "envelope_passwords_of",
+    "finding_words",
+    "send_capabilities",
+]
 
 CTX = "Composer"
-LEVELS = ("tls", "signed", "encrypted")
+#: The three steps of the protection control (the planner's own levels, weakest first).
+LEVELS: tuple[Level, ...] = (Level.TLS, Level.SIGNED, Level.ENCRYPTED)
+
+# finding types in plain words (never the value)
+_FINDINGS: dict[str, str] = {
+    "us-ssn": "a Social Security number",
+    "credit-card": "a credit card number",
+    "aba-routing": "a bank routing number",
+    "ndc": "a drug code (NDC)",
+    "icd-9-cm": "a diagnosis code (ICD-9)",
+    "icd-10-cm": "a diagnosis code (ICD-10)",
+    "cpt": "a procedure code (CPT)",
+    "hcpcs": "a medical supply code (HCPCS)",
+}
+
+
+def finding_words(kind: str) -> str:
+    return tr(CTX, _FINDINGS.get(kind, "sensitive data ({kind})")).format(kind=kind)
+
+
+def level_words(level: Level) -> str:
+    return {
+        Level.TLS: tr(CTX, "TLS only"),
+        Level.TLS_REQUIRED: tr(CTX, "TLS on every hop"),
+        Level.SIGNED: tr(CTX, "Signed"),
+        Level.ENCRYPTED: tr(CTX, "Encrypted"),
+        Level.ENCRYPTED_SIGNED: tr(CTX, "Encrypted and signed"),
+    }[level]
+
+
+def _will_be(level: Level) -> str:
+    return {
+        Level.TLS: tr(CTX, "it will be sent over TLS"),
+        Level.TLS_REQUIRED: tr(CTX, "it will travel over TLS on every hop"),
+        Level.SIGNED: tr(CTX, "it will be signed"),
+        Level.ENCRYPTED: tr(CTX, "it will be encrypted"),
+        Level.ENCRYPTED_SIGNED: tr(CTX, "it will be encrypted and signed"),
+    }[level]
+
+
+def _join(words: Sequence[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return tr(CTX, "{first} and {last}").format(first=", ".join(words[:-1]), last=words[-1])
+
+
+def reason_words(r: Reason) -> str:
+    """One reason of the plan in plain words (the type of a finding, never its value)."""
+    if r.rule == "finding":
+        return tr(CTX, "the message contains {what}").format(what=finding_words(r.type or ""))
+    if r.rule == "minimum-level":
+        return tr(CTX, "the organisation's minimum")
+    if r.rule == "user-level":
+        return tr(CTX, "you raised it")
+    if r.rule == "user-level-ignored":
+        return tr(CTX, "your lower choice was ignored: {detail}").format(detail=r.detail)
+    if r.rule == "subject-tag":
+        return tr(CTX, "the subject carries {tags}").format(tags=r.detail)
+    if r.rule == "unreadable":
+        return tr(CTX, "an attachment could not be scanned")
+    return r.detail or r.rule
+
+
+_METHODS = {"smime": "S/MIME", "pgp": "OpenPGP"}
+
+
+def recipient_words(rp: RecipientPlan, *, envelopes: bool = True) -> str:
+    a = rp.address
+    if rp.method is None and not envelopes:  # do not suggest what the policy forbids
+        return tr(CTX, "{address}: cannot be reached securely — import their key").format(address=a)
+    if rp.method is None:
+        return tr(
+            CTX, "{address}: cannot be reached securely — import a key or use an envelope"
+        ).format(address=a)
+    if rp.method == "envelope":
+        return tr(CTX, "{address}: password envelope").format(address=a)
+    if rp.method == "tls":
+        return tr(CTX, "{address}: TLS to your mail server only (not end-to-end)").format(address=a)
+    if rp.method == "tls-required":
+        return tr(CTX, "{address}: TLS on every hop (partner domain)").format(address=a)
+    method = _METHODS.get(rp.method, rp.method)
+    if rp.level.encrypts:
+        return tr(CTX, "{address}: {method}").format(address=a, method=method)
+    return tr(CTX, "{address}: signed with {method}, readable on the way").format(
+        address=a, method=method
+    )
+
+
+def fix_words(f: Fix) -> str:
+    return {
+        "import-key": tr(CTX, "Import {who}'s certificate or OpenPGP key (Keys and certificates)"),
+        "use-envelope": tr(CTX, "Send {who} a password envelope instead"),
+        "remove-recipient": tr(CTX, "Remove {who} from the recipients"),
+        "create-own-key": tr(CTX, "Create or import your own signing key"),
+    }[f.action].format(who=f.recipient)
+
+
+# --------------------------------------------------------------------- the send-path seam
 
 
 @dataclass(frozen=True)
-class Reach:
+class SendCapabilities:
+    applies_policy: bool  # Session.send protects the message as the plan says
+    makes_envelopes: bool  # Session.send creates password envelopes for keyless recipients
+    takes_level: bool  # Session.send accepts the user's level (``level=``)
+
+
+def send_capabilities(session: Session) -> SendCapabilities:
+    """HOOK — what ``Session.send`` does today (read from client/services.py as it evolves).
+
+    ``Session.send`` applies the policy when it takes the user's ``level`` or when the
+    outbox's policy hook is no longer the transport-only placeholder. It makes password
+    envelopes when the session says so (``send_makes_envelopes``) or when the hook in
+    force is the session's own ``protection_policy`` (scan, plan, protect, envelopes).
+    """
+    from client.transport import outbox
+
+    params = inspect.signature(session.send).parameters
+    takes_level = "level" in params
+    placeholder = getattr(outbox, "transport_only_policy", None)
+    applies = takes_level or (placeholder is not None and session.policy_hook is not placeholder)
+    own = getattr(session, "protection_policy", None)
+    envelopes = bool(getattr(session, "send_makes_envelopes", False)) or (
+        own is not None and session.policy_hook == own
+    )
+    return SendCapabilities(applies, applies and envelopes, takes_level)
+
+
+@dataclass(frozen=True)
+class EnvelopePassword:
     address: str
-    how: str  # "S/MIME", "OpenPGP", "S/MIME or OpenPGP", "TLS", or "" = cannot be reached
-    reasons: tuple[str, ...] = ()
+    password: str
+    new: bool = True  # False: the password they were given before is used again
+
+
+def envelope_passwords_of(result: object) -> list[EnvelopePassword]:
+    """HOOK — the envelope passwords a send result carries (``result.envelope_passwords``).
+
+    Accepts the send path's list of ``{"recipient", "password", "new"}`` records, or a
+    mapping address → password; an empty list when the result carries none.
+    """
+    found = getattr(result, "envelope_passwords", None)
+    if not found:
+        return []
+    out: list[EnvelopePassword] = []
+    records = (
+        [{"recipient": a, "password": p} for a, p in found.items()]
+        if isinstance(found, Mapping)
+        else list(found)
+    )
+    for rec in records:
+        password = rec.get("password", "")
+        if isinstance(password, bytes):
+            password = password.decode("utf-8")
+        out.append(
+            EnvelopePassword(
+                str(rec.get("recipient", "")), str(password), bool(rec.get("new", True))
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Assessment:
+    plan: Plan
+    policy: str  # the organisation policy's name
+    envelopes_available: bool
 
     @property
-    def reachable(self) -> bool:
-        return bool(self.how)
+    def findings(self) -> tuple[str, ...]:
+        """Finding types that decided the level (each once, in order)."""
+        out: list[str] = []
+        for r in self.plan.reasons:
+            if r.rule == "finding" and r.type and r.type not in out:
+                out.append(r.type)
+        return tuple(out)
+
+    @property
+    def unreadable(self) -> bool:
+        return any(r.rule == "unreadable" for r in self.plan.reasons)
+
+    @property
+    def floor(self) -> Level:
+        """The level the policy and the content demand (without the user's choice)."""
+        level = Level.TLS
+        for r in self.plan.reasons:
+            if r.rule not in ("user-level", "user-level-ignored"):
+                level = level.raise_to(r.level)
+        return level
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    assessment: Assessment
+    entry: object | None = None  # the outbox record (client.transport.outbox.Entry)
+    refused: str | None = None  # why nothing was sent
+    passwords: tuple[EnvelopePassword, ...] = ()
+
+    @property
+    def sent(self) -> bool:
+        return self.entry is not None
 
 
 class Reachability:
-    """The one adapter between the composer and the services (the planner replaces it)."""
+    """The one adapter between the composer and the services: policy, planner, send."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        org_policy: OrgPolicy | None = None,
+        capabilities: Callable[[Session], SendCapabilities] = send_capabilities,
+    ) -> None:
         self.session = session
+        self._policy = org_policy
+        self._capabilities = capabilities
 
-    def recipients(
-        self, addresses: Sequence[str], level: str, *, sender: str | None, now: datetime
-    ) -> list[Reach]:
-        status = self.session.policy_key_status(addresses, sender=sender, now=now)
-        out = []
-        for addr in addresses:
-            found = status.recipients.get(addr.strip().lower())
-            if level == "tls":
-                out.append(Reach(addr, "TLS"))
-                continue
-            if level == "signed":
-                # a signature reaches everyone; it proves the sender, it hides nothing
-                out.append(Reach(addr, "signed, readable by anyone on the way"))
-                continue
-            methods = [m for m, ok in (("S/MIME", found and found.smime),
-                                       ("OpenPGP", found and found.pgp)) if ok]  # fmt: skip
-            out.append(Reach(addr, " or ".join(methods), tuple(found.reasons) if found else ()))
-        return out
+    def policy(self) -> OrgPolicy:
+        if self._policy is not None:
+            return self._policy
+        current = getattr(self.session, "current_org_policy", None)
+        if current is not None:  # the very policy Session.send will apply
+            policy: OrgPolicy = current()
+            return policy
+        from client.store.policyfile import load_org_policy
 
-    def trial(
-        self, raw: bytes, addresses: Sequence[str], level: str, *, sender: str, now: datetime
-    ) -> bytes:
-        """Protect a trial copy exactly as sending would (nothing leaves the machine)."""
-        if level == "encrypted":
-            return self.session.message_encrypt(
-                raw, to=addresses, sender=sender, sign=True, now=now, rng=os.urandom
+        return load_org_policy()  # the managed file (or the defaults); errors are shown
+
+    def assess(self, raw: bytes, user_level: Level | None, *, now: datetime) -> Assessment:
+        policy = self.policy()
+        caps = self._capabilities(self.session)
+        if policy.envelopes_allowed and not caps.makes_envelopes:
+            # promise no envelope the send path cannot make: the planner then holds such a
+            # recipient and offers the other fixes (import a key, remove the recipient)
+            policy = replace(policy, password_envelopes=False)
+        p = self.session.policy_plan(raw, policy, level=user_level, now=now)
+        return Assessment(p, policy.name, policy.envelopes_allowed)
+
+    def send(
+        self, raw: bytes, user_level: Level | None, *, account: str | None, now: datetime
+    ) -> SendOutcome:
+        assessment = self.assess(raw, user_level, now=now)
+        if assessment.plan.hold:
+            return SendOutcome(assessment, refused="hold")
+        caps = self._capabilities(self.session)
+        if assessment.plan.level > Level.TLS and not caps.applies_policy:
+            return SendOutcome(
+                assessment,
+                refused=tr(
+                    CTX,
+                    "this version cannot yet protect outgoing mail as the policy requires "
+                    "({level}); nothing was sent",
+                ).format(level=level_words(assessment.plan.level)),
             )
-        if level == "signed":
-            return self.session.message_sign(
-                raw, sender=sender, method="auto", now=now, rng=os.urandom
-            )
-        return raw
+        kwargs: dict[str, Any] = {"email": account}
+        if caps.takes_level and user_level is not None:
+            kwargs["level"] = user_level
+        entry = self.session.send(raw, **kwargs)
+        return SendOutcome(assessment, entry=entry, passwords=tuple(envelope_passwords_of(entry)))
+
+
+# --------------------------------------------------------------------------- the window
 
 
 class _DropList(QListWidget):
@@ -123,8 +369,8 @@ class _DropList(QListWidget):
 
 
 class ComposerWindow(QWidget):
-    reach_updated = Signal(list)  # list[Reach]
-    trial_done = Signal(object)  # bytes or exception
+    plan_updated = Signal(object)  # Assessment
+    send_done = Signal(object)  # SendOutcome or exception
 
     def __init__(
         self,
@@ -132,6 +378,8 @@ class ComposerWindow(QWidget):
         funnel: Funnel,
         *,
         sender: str = "",
+        org_policy: OrgPolicy | None = None,
+        adapter: Reachability | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         parent: QWidget | None = None,
     ) -> None:
@@ -139,9 +387,11 @@ class ComposerWindow(QWidget):
         self.session = session
         self.funnel = funnel
         self.clock = clock
-        self.adapter = Reachability(session)
-        self.reach: list[Reach] = []
+        self.adapter = adapter or Reachability(session, org_policy=org_policy)
+        self.assessment: Assessment | None = None
+        self.user_level: Level | None = None
         self.files: list[tuple[str, bytes]] = []
+        self._generation = 0
         self.setWindowTitle(tr(CTX, "New message — Sealmail"))
         self.setAccessibleName(tr(CTX, "Message composer"))
         self.sender = QLineEdit(sender, self)
@@ -157,43 +407,63 @@ class ComposerWindow(QWidget):
         self.body.setAccessibleName(tr(CTX, "Message text"))
         self.attachments = _DropList(self)
         self.attachments.setAccessibleName(tr(CTX, "Attachments"))
-        self.attachments.setMaximumHeight(70)
+        self.attachments.setMaximumHeight(60)
         self.attachments.dropped.connect(self.add_files)
         attach = QPushButton(tr(CTX, "Attach…"), self)
         attach.setAccessibleName(tr(CTX, "Attach files"))
         attach.clicked.connect(self._attach_dialog)
 
-        # protection control: one click raises it
+        # the protection control: the level the policy chose, raised with one click
         self.level_group = QButtonGroup(self)
+        self.level_group.setExclusive(True)
         levels = QHBoxLayout()
         levels.addWidget(QLabel(tr(CTX, "Protection:"), self))
-        self.level_buttons: dict[str, QRadioButton] = {}
-        for i, (level, text) in enumerate(
-            zip(LEVELS, (tr(CTX, "TLS"), tr(CTX, "Signed"), tr(CTX, "Encrypted")), strict=True)
-        ):
+        self.level_buttons: dict[Level, QRadioButton] = {}
+        for i, level in enumerate(LEVELS):
+            text = level_words(level) if level is not Level.TLS else tr(CTX, "TLS")
             button = QRadioButton(text, self)
             button.setAccessibleName(tr(CTX, "Protection level {text}").format(text=text))
             self.level_group.addButton(button, i)
             self.level_buttons[level] = button
             levels.addWidget(button)
+        self.level_group.idClicked.connect(lambda i: self.choose_level(LEVELS[i]))
         self.raise_button = QPushButton(tr(CTX, "Raise protection"), self)
         self.raise_button.setAccessibleName(tr(CTX, "Raise protection one level"))
         self.raise_button.clicked.connect(self.raise_level)
         levels.addWidget(self.raise_button)
-        self.check_button = QPushButton(tr(CTX, "Check protection"), self)
-        self.check_button.setAccessibleName(tr(CTX, "Protect a trial copy now"))
-        self.check_button.clicked.connect(self.check)
-        levels.addWidget(self.check_button)
         levels.addStretch(1)
-        self.level_buttons["encrypted"].setChecked(True)
-        self.level_group.idToggled.connect(lambda _i, on: on and self.update_reach())
+        self.send_button = QPushButton(tr(CTX, "Send"), self)
+        self.send_button.setAccessibleName(tr(CTX, "Send the message"))
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self.send)
+        levels.addWidget(self.send_button)
 
+        self.why = QLabel(self)
+        self.why.setWordWrap(True)
+        self.why.setAccessibleName(tr(CTX, "Why this protection level"))
+        self.phi_banner = SecurityBanner(self)
+        self.phi_banner.setAccessibleName(tr(CTX, "Sensitive content banner"))
+        self.phi_banner.hide()
         self.reach_list = QListWidget(self)
         self.reach_list.setAccessibleName(tr(CTX, "How each recipient will be reached"))
-        self.reach_list.setMaximumHeight(90)
-        self.result = QLabel(self)
-        self.result.setWordWrap(True)
-        self.result.setAccessibleName(tr(CTX, "Protection check result"))
+        self.reach_list.setFixedHeight(26)
+        self.result = SecurityBanner(self)
+        self.result.setAccessibleName(tr(CTX, "Send result"))
+        self.result.hide()
+        self.password_row = QWidget(self)
+        prow = QHBoxLayout(self.password_row)
+        prow.setContentsMargins(0, 0, 0, 0)
+        self.password_label = QLabel(self.password_row)
+        self.password_field = QLineEdit(self.password_row)
+        self.password_field.setReadOnly(True)
+        self.password_field.setAccessibleName(tr(CTX, "One-time envelope password"))
+        self.copy_button = QPushButton(tr(CTX, "Copy"), self.password_row)
+        self.copy_button.setAccessibleName(tr(CTX, "Copy the envelope password"))
+        self.copy_button.clicked.connect(self.copy_password)
+        prow.addWidget(self.password_label)
+        prow.addWidget(self.password_field, 1)
+        prow.addWidget(self.copy_button)
+        self.password_row.hide()
 
         form = QFormLayout()
         form.addRow(tr(CTX, "From:"), self.sender)
@@ -207,32 +477,54 @@ class ComposerWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(levels)
+        layout.addWidget(self.why)
+        layout.addWidget(self.phi_banner)
         layout.addWidget(self.reach_list)
         layout.addWidget(self.result)
+        layout.addWidget(self.password_row)
         layout.addWidget(self.body, 1)
         layout.addLayout(files_row)
-        self.resize(820, 640)
+        self.resize(860, 680)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
-        self._debounce.timeout.connect(self.update_reach)
-        self.to.textChanged.connect(lambda _t: self._debounce.start())
-        self.cc.textChanged.connect(lambda _t: self._debounce.start())
+        self._debounce.timeout.connect(self.update_plan)
+        for edit in (self.to, self.cc, self.subject, self.sender):
+            edit.textChanged.connect(lambda _t: self._debounce.start())
+        self.body.textChanged.connect(self._debounce.start)
+        self._show_level(Level.TLS, Level.TLS)
+        self.why.setText(tr(CTX, "Checking the protection policy…"))
 
-    # -- state
+    # -- the protection level
     @property
-    def level(self) -> str:
-        return LEVELS[max(0, self.level_group.checkedId())]
+    def level(self) -> Level:
+        """The level the last plan chose (what will be applied)."""
+        return self.assessment.plan.level if self.assessment else (self.user_level or Level.TLS)
 
-    def set_level(self, level: str) -> None:
-        self.level_buttons[level].setChecked(True)
+    def choose_level(self, level: Level) -> None:
+        self.user_level = level
+        self.update_plan()
 
     def raise_level(self) -> None:
-        i = LEVELS.index(self.level)
-        if i + 1 < len(LEVELS):
-            self.set_level(LEVELS[i + 1])
+        current = self.level
+        for level in LEVELS:
+            if level > current:
+                self.choose_level(level)
+                return
 
+    def _show_level(self, level: Level, floor: Level) -> None:
+        shown = max((lv for lv in LEVELS if lv <= level), key=lambda lv: lv.rank)
+        for lv, button in self.level_buttons.items():
+            button.setEnabled(lv >= floor or lv == shown)
+            button.setChecked(lv == shown)
+            if lv < floor:
+                button.setToolTip(tr(CTX, "The policy does not allow less for this message"))
+            else:
+                button.setToolTip("")
+        self.raise_button.setEnabled(level < LEVELS[-1])
+
+    # -- building
     def recipients(self) -> list[str]:
         return [a for _, a in getaddresses([self.to.text(), self.cc.text()]) if a]
 
@@ -248,38 +540,11 @@ class ComposerWindow(QWidget):
     def _attached(self, name: str, data: bytes) -> None:
         self.files.append((name, data))
         self.attachments.addItem(f"{name} ({len(data)} bytes)")
+        self.update_plan()
 
     def _attach_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, tr(CTX, "Attach files"))
         self.add_files(paths)
-
-    # -- reachability
-    def update_reach(self) -> None:
-        addresses, level = self.recipients(), self.level
-        sender, now, adapter = self.sender.text().strip() or None, self.clock(), self.adapter
-        self.funnel.submit(
-            "reachability",
-            lambda: adapter.recipients(addresses, level, sender=sender, now=now),
-            on_success=self._show_reach,
-            on_failure=lambda exc: self.result.setText(str(exc)),
-        )
-
-    def _show_reach(self, reach: list[Reach]) -> None:
-        self.reach = reach
-        self.reach_list.clear()
-        for r in reach:
-            if r.reachable:
-                text = tr(CTX, "{address}: {how}").format(address=r.address, how=r.how)
-                colour = "#1b6e2d" if self.level == "encrypted" else "#34506e"
-            else:
-                text = tr(
-                    CTX, "{address}: cannot be reached securely — import a key or use an envelope"
-                ).format(address=r.address)
-                colour = "#a1130f"
-            item = QListWidgetItem(text)
-            item.setForeground(QColor(colour))
-            self.reach_list.addItem(item)
-        self.reach_updated.emit(reach)
 
     def build(self) -> bytes:
         return build_plain(
@@ -292,30 +557,203 @@ class ComposerWindow(QWidget):
             attachments=[(n, "application/octet-stream", d) for n, d in self.files],
         )
 
-    def check(self) -> None:
+    # -- planning (scanner + planner, on the funnel)
+    def update_plan(self) -> None:
+        self._debounce.stop()
+        self.result.hide()  # an old send result no longer describes the edited message
         try:
             raw = self.build()
         except (ValueError, SealmailError) as exc:
-            self.result.setText(str(exc))
+            self.why.setText(str(exc))
             return
-        addresses, level, now = self.recipients(), self.level, self.clock()
-        sender, adapter = self.sender.text().strip(), self.adapter
+        self._generation += 1
+        generation, level, now, adapter = (
+            self._generation,
+            self.user_level,
+            self.clock(),
+            self.adapter,
+        )
 
-        def done(value: object) -> None:
+        def done(value: Any) -> None:
+            if generation != self._generation:  # a newer plan is on its way
+                return
             if isinstance(value, BaseException):
                 hint = getattr(value, "hint", "")
-                self.result.setText(
-                    tr(CTX, "Cannot protect this message: {what} {hint}").format(
+                self.why.setText(
+                    tr(CTX, "The protection policy could not be applied: {what} {hint}").format(
                         what=value, hint=hint
                     )
                 )
-            else:
-                self.result.setText(tr(CTX, "Ready: the message can be protected as shown."))
-            self.trial_done.emit(value)
+                self.send_button.setEnabled(False)
+                return
+            self._show_assessment(value)
 
         self.funnel.submit(
-            "reachability",
-            lambda: adapter.trial(raw, addresses, level, sender=sender, now=now),
+            "protection-plan",
+            lambda: adapter.assess(raw, level, now=now),
             on_success=done,
             on_failure=done,
         )
+
+    def _show_assessment(self, a: Assessment) -> None:
+        self.assessment = a
+        p = a.plan
+        self._show_level(p.level, a.floor)
+        top = [r for r in p.reasons if r.level == p.level] or list(p.reasons)
+        why = _join(list(dict.fromkeys(reason_words(r) for r in top)))
+        self.why.setText(
+            tr(CTX, "{level} — because {why}.").format(level=level_words(p.level), why=why)
+        )
+        self.why.setToolTip(tr(CTX, "Policy: {name}").format(name=a.policy))
+        # the PHI banner: the type of what the scanner found, never the value
+        things = [finding_words(t) for t in a.findings]
+        if a.unreadable:
+            things.append(tr(CTX, "an attachment that could not be scanned"))
+        if things:
+            self.phi_banner.set_spec(
+                BannerSpec(
+                    BannerLevel.WARN,
+                    tr(CTX, "This message contains {things}; {outcome}.").format(
+                        things=_join(things), outcome=_will_be(p.level)
+                    ),
+                )
+            )
+            self.phi_banner.show()
+        else:
+            self.phi_banner.hide()
+        self.reach_list.clear()
+        for rp in p.recipients:
+            item = QListWidgetItem(recipient_words(rp, envelopes=a.envelopes_available))
+            item.setToolTip(rp.why)
+            if rp.method is None:
+                colour = "#a1130f"
+            elif rp.level.encrypts:
+                colour = "#1b6e2d"
+            else:
+                colour = "#34506e"
+            item.setForeground(QColor(colour))
+            self.reach_list.addItem(item)
+        # as tall as its rows (up to four), no empty box under one recipient
+        rows = max(1, min(4, self.reach_list.count()))
+        row_height = self.reach_list.sizeHintForRow(0) if self.reach_list.count() else 18
+        self.reach_list.setFixedHeight(rows * row_height + 2 * self.reach_list.frameWidth() + 4)
+        self.send_button.setEnabled(True)
+        self.plan_updated.emit(a)
+
+    # -- sending
+    def send(self) -> None:
+        try:
+            raw = self.build()
+        except (ValueError, SealmailError) as exc:
+            self._show_result(BannerLevel.BAD, str(exc), ())
+            return
+        level, now, adapter = self.user_level, self.clock(), self.adapter
+        account = parseaddr(self.sender.text())[1] or None
+        self.send_button.setEnabled(False)
+        self._show_result(BannerLevel.INFO, tr(CTX, "Sending…"), ())
+
+        def done(value: Any) -> None:
+            self.send_button.setEnabled(True)
+            if isinstance(value, BaseException):
+                hint = getattr(value, "hint", "")
+                self._show_result(
+                    BannerLevel.BAD,
+                    tr(CTX, "Not sent: {what}").format(what=value),
+                    (hint,) if hint else (),
+                )
+            else:
+                self._show_sent(value)
+            self.send_done.emit(value)
+
+        self.funnel.submit(
+            "send",
+            lambda: adapter.send(raw, level, account=account, now=now),
+            on_success=done,
+            on_failure=done,
+        )
+
+    def _show_result(self, level: BannerLevel, headline: str, details: Sequence[str]) -> None:
+        self.result.set_spec(BannerSpec(level, headline, tuple(details)))
+        self.result.show()
+
+    def _show_sent(self, out: SendOutcome) -> None:
+        self._show_assessment(out.assessment)
+        p = out.assessment.plan
+        if out.refused == "hold":
+            blocked = [r for r in p.recipients if r.method is None]
+            who = ", ".join(r.address for r in blocked) or tr(CTX, "no recipients")
+            fixes = [fix_words(f) for f in p.fixes]
+            if not p.recipients:
+                fixes = [tr(CTX, "Add at least one recipient")]
+            self._show_result(
+                BannerLevel.BAD,
+                tr(
+                    CTX, "Not sent: {who} cannot be reached at the level required ({level})."
+                ).format(who=who, level=level_words(p.level)),
+                [tr(CTX, "To fix: {fix}").format(fix=f) for f in dict.fromkeys(fixes)],
+            )
+            return
+        if out.refused:
+            self._show_result(
+                BannerLevel.BAD, tr(CTX, "Not sent: {why}").format(why=out.refused), ()
+            )
+            return
+        state = getattr(getattr(out.entry, "state", None), "value", "")
+        reason = getattr(out.entry, "reason", None)
+        hold = getattr(out.entry, "hold", None)
+        if state == "held":
+            fixes = []
+            for f in (hold or {}).get("fixes", []) if isinstance(hold, Mapping) else []:
+                try:
+                    fixes.append(fix_words(Fix(f["action"], f["recipient"], f.get("detail", ""))))
+                except (KeyError, TypeError):
+                    continue
+            self._show_result(
+                BannerLevel.BAD,
+                tr(CTX, "Held in the outbox, nothing was sent: {why}").format(why=reason or "?"),
+                [tr(CTX, "To fix: {fix}").format(fix=f) for f in fixes],
+            )
+            return
+        if state in ("sent", "copied", "done"):
+            self._show_result(
+                BannerLevel.VERIFIED,
+                tr(CTX, "Sent ({level}).").format(level=level_words(p.level)),
+                (),
+            )
+        else:
+            self._show_result(
+                BannerLevel.WARN,
+                tr(CTX, "In the outbox ({state}).").format(state=state or "?"),
+                (reason,) if reason else (),
+            )
+        if out.passwords:
+            self.show_passwords(out.passwords)
+
+    def show_passwords(self, passwords: Sequence[EnvelopePassword]) -> None:
+        """Show new envelope passwords once, with a Copy button (reused ones: a note)."""
+        new = [p for p in passwords if p.new]
+        reused = [p.address for p in passwords if not p.new]
+        if reused and self.result.spec is not None:
+            note = tr(CTX, "The envelope for {who} uses the password you gave them before.")
+            spec = self.result.spec
+            self.result.set_spec(
+                BannerSpec(
+                    spec.level, spec.headline, (*spec.details, note.format(who=", ".join(reused)))
+                )
+            )
+        if not new:
+            self.password_row.hide()
+            return
+        who = ", ".join(p.address for p in new)
+        values = list(dict.fromkeys(p.password for p in new))
+        self.password_label.setText(
+            tr(CTX, "Envelope password for {who} (shown once — tell them by phone):").format(
+                who=who
+            )
+        )
+        self.password_field.setText(values[0] if len(values) == 1 else "  |  ".join(values))
+        self.password_field.setCursorPosition(0)
+        self.password_row.show()
+
+    def copy_password(self) -> None:
+        QGuiApplication.clipboard().setText(self.password_field.text())

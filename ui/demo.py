@@ -14,9 +14,13 @@ is signed by a key Bob never received, so every banner the reader can show is on
 The build is idempotent: a ``ready`` marker makes the next start reuse it. Demo profiles
 use a fixed passphrase (these are throw-away demo keys, never real ones).
 
-When the transport rig (tests/servers) can run from the app, demo mode will start it and
-deliver these messages over SMTP into Bob's IMAP inbox instead; the window only sees a
-:class:`client.mailbox.MailSource` either way.
+:func:`start_rig` then starts the embedded mail servers (:mod:`client.devrig`: Dovecot and
+the submission server on loopback, a fresh CA each start) with Alice and Bob as users,
+delivers the demo messages into Bob's INBOX through LMTP (and his reply into Sent), and
+configures both profiles' accounts (CA file = the rig's CA, copied next to the demo data)
+so the app lists Bob's mail over IMAP and sends through the submission server. Without
+Dovecot the app shows the same messages from the local mailbox instead; the window only
+sees a :class:`client.mailbox.MailSource` either way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from client.mailbox import LocalMailbox, build_plain
 from client.services import Session
@@ -32,7 +37,20 @@ from keystore.profile import open_profile
 from keystore.secrets import KdfParams
 from keystore.store import Keystore
 
-__all__ = ["ALICE", "BOB", "CAROL", "DemoData", "build", "open_profile_session"]
+if TYPE_CHECKING:
+    from client.devrig.rig import MailRig
+
+__all__ = [
+    "ALICE",
+    "BOB",
+    "CAROL",
+    "DEMO_PASSWORDS",
+    "DemoData",
+    "build",
+    "configure_account",
+    "open_profile_session",
+    "start_rig",
+]
 
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
@@ -40,6 +58,8 @@ CAROL = "carol@partner.example"
 CEO = "ceo@example.org"
 DEMO_PASSPHRASE = b"sealmail demo profile (not a secret)"
 ENVELOPE_PASSWORD = "river-maple-cobalt-42"  # noqa: S105 (printed in the demo mail itself)
+#: Mail server logins of the demo users (loopback demo servers only, not secrets).
+DEMO_PASSWORDS = {ALICE: "alice-demo-mail-7Q", BOB: "bob-demo-mail-9Z"}
 
 
 @dataclass(frozen=True)
@@ -270,3 +290,56 @@ def _messages(alice: Session, made: datetime) -> list[bytes]:
         )
     )
     return out
+
+
+def configure_account(profile: Path, user: str, rig: MailRig, ca_file: Path) -> None:
+    """Point ``profile``'s account for ``user`` at the running rig (ports change per start)."""
+    from client.transport.accounts import Account
+
+    session = open_profile_session(profile)
+    try:
+        session.account_add(
+            Account(
+                email=user,
+                imap_host=rig.host,
+                imap_port=rig.imaps_port,
+                imap_security="tls",
+                smtp_host=rig.host,
+                smtp_port=rig.smtps_port,
+                smtp_security="tls",
+                username=user,
+                ca_file=str(ca_file),
+            ),
+            rig.password(user).encode("utf-8"),
+        )
+    finally:
+        session.close()
+
+
+def start_rig(data: DemoData) -> MailRig:
+    """Start the demo mail servers, fill Bob's mailbox, configure both accounts."""
+    import shutil
+
+    from client.devrig.rig import MailRig
+
+    rig = MailRig.start(users=DEMO_PASSWORDS)
+    try:
+        ca_file = data.root / "demo-servers-ca.pem"
+        shutil.copyfile(rig.ca_file, ca_file)
+        box = LocalMailbox(data.mailbox)
+        for summary in sorted(box.summaries("INBOX"), key=lambda m: m.uid):
+            rig.deliver(BOB, box.fetch("INBOX", summary.uid), mail_from=ALICE)
+        sent = [box.fetch("Sent", m.uid) for m in box.summaries("Sent")]
+        if sent:
+            imap = rig.imap(BOB)
+            try:
+                for raw in sent:
+                    imap.append("Sent", raw, flags=[b"\\Seen"])
+            finally:
+                imap.logout()
+        configure_account(data.profile, BOB, rig, ca_file)
+        configure_account(data.root / "alice", ALICE, rig, ca_file)
+    except BaseException:
+        rig.stop()
+        raise
+    return rig

@@ -135,6 +135,11 @@ class MainWindow(QMainWindow):
         self.status = QLabel(self)
         self.status.setAccessibleName(tr(CTX, "Status"))
         self.statusBar().addWidget(self.status, 1)
+        self.note = QLabel(self)
+        self.note.setAccessibleName(tr(CTX, "Note"))
+        self.note.setWordWrap(False)
+        self.note.hide()
+        self.statusBar().addPermanentWidget(self.note)
         self.funnel.busy_changed.connect(self._busy)
         QShortcut(QKeySequence("Ctrl+1"), self, self.folder_view.setFocus)
         QShortcut(QKeySequence("Ctrl+2"), self, self.message_view.setFocus)
@@ -183,6 +188,17 @@ class MainWindow(QMainWindow):
         elif self.message_model.folder:
             n = len(self.message_model.rows)
             self.status.setText(tr(CTX, "{n} messages").format(n=n))
+
+    def set_note(self, text: str, *, warning: bool = False) -> None:
+        """A lasting note in the status bar (e.g. the demo's servers, or why they are off)."""
+        self.note.setText(text)
+        self.note.setToolTip(text)
+        self.note.setStyleSheet(
+            "QLabel { background: #fff3d6; color: #8a5a00; padding: 1px 6px; }"
+            if warning
+            else "QLabel { color: #34506e; padding: 1px 6px; }"
+        )
+        self.note.setVisible(bool(text))
 
     def show_error(self, exc: BaseException) -> None:
         hint = getattr(exc, "hint", "")

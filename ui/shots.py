@@ -72,10 +72,13 @@ def _all(window: Any, funnel: Funnel, out: Path, done: Callable[[], None]) -> No
     def other_windows() -> None:
         keys = window.show_keys()
         composer = window.new_message()
-        composer.to.setText("bob@example.org, nobody@elsewhere.example")
+        composer.to.setText("alice@example.org, nobody@elsewhere.example")
         composer.subject.setText("Follow-up for patient 4711")
-        composer.body.setPlainText("Bob,\n\nplease see the patient again next week.\n")
-        composer.update_reach()
+        composer.body.setPlainText(
+            "Alice,\n\nplease see the patient again next week.\n"
+            "SSN for the insurance form: 536-90-4399\n\nBob\n"
+        )
+        composer.update_plan()
 
         def shoot_rest() -> None:
             keys.resize(1000, 420)

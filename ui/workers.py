@@ -44,6 +44,8 @@ TIMEOUTS: dict[str, float] = {
     "keys-generate": 120.0,
     "keys-export": 20.0,
     "reachability": 30.0,
+    "protection-plan": 30.0,
+    "send": 180.0,
     "save-file": 60.0,
 }
 

@@ -1,4 +1,5 @@
-"""``sealmail keys``: generate, import, list, export, revoke, expire, delete, discover, status.
+"""``sealmail keys``: generate, import, list, export, revoke, expire, uid, gnupg, delete,
+discover, status.
 
 Also ``export-identity``/``import-identity`` (all own secret keys and certificates in one
 passphrase-protected file, see :mod:`keystore.bundle`). Passphrases come from
@@ -87,12 +88,51 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 def cmd_expire(args: argparse.Namespace) -> int:
     s = session(args)
     when = None if args.never else now() + timedelta(days=args.days)
-    info = s.keys_expire(args.fingerprint, when)
+    info = s.keys_expire(args.fingerprint, when, now=now())
     if args.json:
         print_json(s.key_json(info))
     else:
         exp = info.expires.isoformat() if info.expires else "never"
         print(f"{info.fingerprint} expires {exp}")
+    return 0
+
+
+def cmd_uid(args: argparse.Namespace) -> int:
+    s = session(args)
+    if args.uid_command == "list":
+        uids = s.keys_uid_list(args.fingerprint, now=now())
+        if args.json:
+            print_json([u.to_json() for u in uids])
+        else:
+            for u in uids:
+                state = "valid" if u.valid else f"invalid: {u.reason}"
+                print(f"uid {u.user_id}  ({state})")
+        return 0
+    if args.uid_command == "add":
+        info = s.keys_uid_add(args.fingerprint, args.uid, now=now())
+        done = "added"
+    else:
+        info = s.keys_uid_revoke(args.fingerprint, args.uid)
+        done = "revoked"
+    if args.json:
+        print_json(s.key_json(info))
+    else:
+        print(f"{done} user id {args.uid!r} on {info.fingerprint}")
+    return 0
+
+
+def cmd_gnupg(args: argparse.Namespace) -> int:
+    s = session(args)
+    state = s.keys_gnupg(args.home, off=args.off)
+    if args.json:
+        print_json(state)
+    elif state["gnupg_home"]:
+        print(
+            f"GnuPG backend on: {state['gnupg_home']} "
+            f"({state['keys']} keys, {state['secret_keys']} secret)"
+        )
+    else:
+        print("GnuPG backend off")
     return 0
 
 
@@ -195,6 +235,25 @@ def register(sub: Any) -> None:
     when.add_argument("--never", action="store_true", help="remove the expiration")
     x.add_argument("--json", action="store_true")
     x.set_defaults(func=cmd_expire)
+    u = ks.add_parser("uid", help="add, revoke or list the user ids of an own OpenPGP key")
+    us = u.add_subparsers(dest="uid_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("add", "bind a new user id, e.g. --uid 'Name <addr>'"),
+        ("revoke", "revoke a user id (its address no longer maps to the key)"),
+        ("list", "each user id and whether it is valid now"),
+    ):
+        ua = us.add_parser(action, help=text)
+        ua.add_argument("fingerprint")
+        if action != "list":
+            ua.add_argument("--uid", required=True, help="the whole user id: 'Name <addr>'")
+        ua.add_argument("--json", action="store_true")
+        ua.set_defaults(func=cmd_uid)
+    gp = ks.add_parser("gnupg", help="use the keys of a GnuPG home (python-gnupg, gpg-agent)")
+    gsw = gp.add_mutually_exclusive_group()
+    gsw.add_argument("--home", metavar="DIR", help="enable: use the keys of this GnuPG home")
+    gsw.add_argument("--off", action="store_true", help="disable the GnuPG backend")
+    gp.add_argument("--json", action="store_true")
+    gp.set_defaults(func=cmd_gnupg)
     d = ks.add_parser("delete", help="delete a key or certificate")
     d.add_argument("fingerprint")
     d.add_argument("--secret", action="store_true", help="allow deleting an own secret key")

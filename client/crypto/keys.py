@@ -42,6 +42,7 @@ class PgpCertFacts:
     emails: tuple[str, ...]
     revoked: bool
     expired: bool
+    weak: bool = False  # its self-signatures use an algorithm the policy no longer accepts
 
 
 class KeyAccess(Protocol):

@@ -194,6 +194,8 @@ class Opener:
                 status = "revoked-key"
             elif facts.expired:
                 status = "expired-key"
+            elif facts.weak:
+                status = "untrusted"  # cannot be checked under the current policy
             else:
                 status = "bad"
             out.append(
@@ -203,7 +205,11 @@ class Opener:
                     signer=facts.emails[0] if facts and facts.emails else None,
                     fingerprint=facts.fingerprint if facts else issuer.upper(),
                     signer_emails=facts.emails if facts else (),
-                    detail=None if status == "good" else f"issuer {issuer.upper()}",
+                    detail=None
+                    if status == "good"
+                    else "the signer's key is bound with SHA-1 and cannot be checked safely"
+                    if status == "untrusted"
+                    else f"issuer {issuer.upper()}",
                 )
             )
         return out

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email
-import email.policy
 import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from client.crypto import cms, pgpstream
@@ -50,6 +48,7 @@ from client.errors import (
     UsageError,
     VendorEnvelope,
 )
+from client.mime.raw import filename_of, parse_tree
 
 __all__ = ["OpenKind", "Opened", "PasswordSource", "detect", "open_bytes", "safe_name"]
 
@@ -135,14 +134,13 @@ def _pgp_kind(data: bytes) -> OpenKind | None:
     return None
 
 
-def _mime(data: bytes) -> EmailMessage | None:
+def _mime(data: bytes) -> Message | None:
     if not _MIME_START.match(data[:65536]):
         return None
-    msg = email.message_from_bytes(data, policy=email.policy.default)
-    return msg if isinstance(msg, EmailMessage) else None
+    return parse_tree(data)  # compat32: policy.default's header parser is quadratic
 
 
-def _mime_kind(msg: EmailMessage) -> OpenKind | None:
+def _mime_kind(msg: Message) -> OpenKind | None:
     ctype = msg.get_content_type()
     protocol = str(msg.get_param("protocol", "") or "").lower()
     if ctype in {"application/pkcs7-mime", "application/x-pkcs7-mime"}:
@@ -217,7 +215,7 @@ def _need(password: PasswordSource, what: str) -> bytes:
 
 def _walk_mime(content: bytes) -> tuple[str | None, list[fmt.Attachment]]:
     """The message text and the attachments of a decrypted MIME entity."""
-    msg = email.message_from_bytes(content, policy=email.policy.default)
+    msg = parse_tree(content)
     text: str | None = None
     files: list[fmt.Attachment] = []
     for part in msg.walk():
@@ -225,7 +223,7 @@ def _walk_mime(content: bytes) -> tuple[str | None, list[fmt.Attachment]]:
             continue
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
-        filename = part.get_filename()
+        filename = filename_of(part)
         ctype = part.get_content_type()
         disposition = part.get_content_disposition()
         if filename is None and disposition != "attachment" and ctype == "text/plain":

@@ -65,12 +65,12 @@ def _boundary(rng: Rng) -> str:
 
 def _addresses(msg: email.message.Message, *names: str) -> list[str]:
     values = [str(v) for n in names for v in (msg.get_all(n) or [])]
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered and O(1) membership (10,000 recipients)
     for _, addr in getaddresses(values):
         a = addr.strip().lower()
-        if a and "@" in a and a not in out:
-            out.append(a)
-    return out
+        if a and "@" in a:
+            out.setdefault(a)
+    return list(out)
 
 
 def _make_7bit(msg: email.message.Message) -> None:

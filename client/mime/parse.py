@@ -275,7 +275,10 @@ def _walk_rest(
 def _address(value: str | None) -> str | None:
     if not value:
         return None
-    addrs = [a for _, a in email.utils.getaddresses([value]) if a]
+    try:
+        addrs = [a for _, a in email.utils.getaddresses([value]) if a]
+    except RecursionError:  # email._parseaddr recurses per ':' (group syntax); tests/fuzz
+        return None  # no single address: a signature cannot be matched to it
     return addrs[0].lower() if len(addrs) == 1 else None
 
 

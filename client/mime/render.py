@@ -15,13 +15,13 @@ lose their target. Nothing here touches the network or the disk.
 
 from __future__ import annotations
 
-import email
-import email.policy
+import email.message
 from dataclasses import dataclass, field
 
 import nh3
 
 from client.envelope.open import OpenKind, detect
+from client.mime.raw import filename_of, parse_tree
 
 __all__ = ["Attachment", "Readable", "readable", "sanitize_html"]
 
@@ -102,7 +102,7 @@ def _envelope_kind(data: bytes, name: str) -> str | None:
 
 def readable(message: bytes) -> Readable:
     """Sort the leaves of an opened message (bytes from ``OpenedMessage.message``)."""
-    msg = email.message_from_bytes(message, policy=email.policy.default)
+    msg = parse_tree(message)  # compat32: policy.default's header parser is quadratic
     text: str | None = None
     html: str | None = None
     images: dict[str, bytes] = {}
@@ -113,7 +113,7 @@ def readable(message: bytes) -> Readable:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
         ctype = part.get_content_type()
-        filename = part.get_filename()
+        filename = filename_of(part)
         disposition = part.get_content_disposition()
         if filename is None and disposition != "attachment":
             if ctype == "text/plain" and text is None:

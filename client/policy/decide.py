@@ -18,8 +18,12 @@ The outbox (transport issue) plugs in like this::
             outbox.enqueue(copy.message, rcpt_to=copy.recipients,
                            require_tls=copy.require_tls)
 
-Password envelopes are made by an :class:`EnvelopeMaker` passed in (the envelope issue
-owns it); without one, recipients that need an envelope make the message a Hold.
+Bcc recipients never share a copy: each one gets a copy of their own (encrypted to them
+alone, so no recipient list in the ciphertext names them), and no copy carries a Bcc
+field. Password envelopes are per recipient (each has their own password), so each
+envelope recipient gets a copy of their own too. Envelopes are made by an
+:class:`EnvelopeMaker` passed in; without one, recipients that need an envelope make
+the message a Hold.
 This module does no I/O itself: keys come from ``session``'s keystore, the audit append is
 the session's shell, time and randomness are parameters.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import email
 import email.header
+import email.parser
 import email.policy
 import re
 from collections.abc import Callable, Sequence
@@ -47,13 +52,21 @@ if TYPE_CHECKING:
     from client.services import Session
 
 __all__ = [
+    "LEVEL_HEADER",
     "EnvelopeMaker",
     "Hold",
     "ProtectedCopy",
     "decide_and_protect",
+    "message_bcc",
     "message_facts",
     "replace_subject",
+    "requested_level",
+    "strip_transport_fields",
 ]
+
+#: A transport-only field the composer/CLI stores with a queued message: the level the
+#: sender chose (raise only). Never sent: removed from every copy.
+LEVEL_HEADER = "X-Sealmail-Level"
 
 Rng = Callable[[int], bytes]
 
@@ -120,6 +133,32 @@ def message_facts(raw: bytes) -> tuple[str | None, tuple[str, ...], str | None]:
         tuple(addrs("To", "Cc", "Bcc")),
         (str(mid).strip() if mid else None),
     )
+
+
+def message_bcc(raw: bytes) -> tuple[str, ...]:
+    """The Bcc addresses of ``raw`` (lower case)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    values = [str(v) for v in (msg.get_all("Bcc") or [])]
+    return tuple(dict.fromkeys(a.strip().lower() for _, a in getaddresses(values) if "@" in a))
+
+
+def requested_level(raw: bytes) -> Level | None:
+    """The level stored in :data:`LEVEL_HEADER`, if any (an unknown name raises)."""
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    value = msg.get(LEVEL_HEADER)
+    return Level.parse(str(value).strip()) if value else None
+
+
+_TRANSPORT_FIELD = re.compile(
+    rb"(?im)^(?:bcc|resent-bcc|x-sealmail-level):[^\n]*\n(?:[ \t][^\n]*\n)*"
+)
+
+
+def strip_transport_fields(raw: bytes) -> bytes:
+    """``raw`` without Bcc, Resent-Bcc and :data:`LEVEL_HEADER` (other bytes untouched)."""
+    m = _HEADER_END.search(raw)
+    split = m.end(1) if m else len(raw)
+    return _TRANSPORT_FIELD.sub(b"", raw[:split]) + raw[split:]
 
 
 _HEADER_END = re.compile(rb"(\r?\n)\r?\n")
@@ -210,27 +249,35 @@ def decide_and_protect(
         _audit(session, p, decision="hold", sender=sender, message_id=message_id, now=now)
         return Hold(p)
     to_send = replace_subject(raw_message, p.subject) if p.tags else raw_message
+    to_send = strip_transport_fields(to_send)
+    bcc = set(message_bcc(raw_message))
     copies: list[ProtectedCopy] = []
     for g in p.groups:
-        if g.method in ("tls", "tls-required"):
-            message = to_send
-        elif g.method == "envelope":
-            assert envelope is not None
-            message = envelope(to_send, g.recipients, now=now, rng=rng)
-        else:
-            message = protect(
-                to_send,
-                session.keys,
-                encrypt_to=g.recipients if g.level.encrypts else (),
-                sender=sender,
-                sign=g.level.signs,
-                encrypt=g.level.encrypts,
-                method=g.method,
-                now=now,
-                rng=rng,
-            ).message
-        copies.append(
-            ProtectedCopy(g.method, g.level, g.recipients, message, g.method == "tls-required")
-        )
+        shared = tuple(a for a in g.recipients if a not in bcc)
+        batches = [shared] if shared else []
+        batches += [(a,) for a in g.recipients if a in bcc]
+        if g.method == "envelope":  # one password per recipient: one copy each
+            batches = [(a,) for a in g.recipients]
+        for rcpts in batches:
+            if g.method in ("tls", "tls-required"):
+                message = to_send
+            elif g.method == "envelope":
+                assert envelope is not None
+                message = envelope(to_send, rcpts, now=now, rng=rng)
+            else:
+                message = protect(
+                    to_send,
+                    session.keys,
+                    encrypt_to=rcpts if g.level.encrypts else (),
+                    sender=sender,
+                    sign=g.level.signs,
+                    encrypt=g.level.encrypts,
+                    method=g.method,
+                    now=now,
+                    rng=rng,
+                ).message
+            copies.append(
+                ProtectedCopy(g.method, g.level, rcpts, message, g.method == "tls-required")
+            )
     _audit(session, p, decision="send", sender=sender, message_id=message_id, now=now)
     return copies

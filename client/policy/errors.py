@@ -56,6 +56,17 @@ class PolicyBlocksSend(PolicyError):
         super().__init__(message, hint=hint)
         self.hold = hold
 
+    @property
+    def details(self) -> dict[str, Any] | None:
+        """The hold as JSON (reason, fixes, plan) — what the outbox keeps with the message."""
+        if self.hold is None:
+            return None
+        return {
+            "reason": self.hold.reason,
+            "fixes": [f.to_json() for f in self.hold.fixes],
+            "plan": self.hold.to_json(),
+        }
+
 
 class AuditLogBroken(PolicyError):
     hint = (

@@ -241,12 +241,17 @@ def parse_policy(data: bytes | str | Mapping[str, Any]) -> OrgPolicy:
     else:
         try:
             doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: fuzz
             raise InvalidPolicy(
                 f"the policy is not valid JSON: {exc}", problems=(f"$: not JSON: {exc}",)
             ) from exc
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    try:
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    except RecursionError as exc:  # a Mapping nested deeper than the stack (found by fuzzing)
+        raise InvalidPolicy(
+            "the policy is nested too deeply", problems=("$: nested too deeply",)
+        ) from exc
     if errors:
         problems = tuple(f"{_path(e)}: {e.message}" for e in errors)
         raise InvalidPolicy(

@@ -16,13 +16,12 @@ match the size the server reported.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,10 @@ from client.errors import UsageError
 if TYPE_CHECKING:
     from client.transport.imap import HeaderRecord
 
-__all__ = ["Cache", "CachedFolder", "CachedMessage"]
+__all__ = ["BATCH", "Cache", "CachedFolder", "CachedMessage", "header_fields"]
+
+#: header rows per transaction in :meth:`Cache.put_headers`
+BATCH = 1000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -103,9 +105,41 @@ class CachedMessage:
         }
 
 
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def header_fields(raw: bytes) -> dict[str, list[str]]:
+    """Header fields of a header block: lower-case name -> unfolded values, in order.
+
+    Bytes that are not UTF-8 are read as Latin-1 (never rejected, never lost). Lines
+    that are not ``name: value`` are skipped.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub("", text)
+    out: dict[str, list[str]] = {}
+    for line in text.split("\n"):
+        name, sep, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not sep or not name or " " in name or "\t" in name:
+            continue
+        key = name.lower()
+        values = out.get(key)
+        if values is None:
+            out[key] = [value.strip()]
+        else:
+            values.append(value.strip())
+    return out
+
+
 def _decode(value: str | None) -> str:
     if not value:
         return ""
+    if "=?" not in value:
+        return value.replace("\r", "").replace("\n", " ")
     try:
         return str(make_header(decode_header(value))).replace("\r", "").replace("\n", " ")
     except (ValueError, LookupError, UnicodeError):
@@ -201,11 +235,18 @@ class Cache:
 
     # ------------------------------------------------------------ messages
     def put_headers(self, account: str, folder: str, records: Iterable[HeaderRecord]) -> int:
-        """Insert or replace header records (:class:`client.transport.imap.HeaderRecord`)."""
-        parser = BytesHeaderParser(policy=compat32)
-        rows = []
+        """Insert or replace header records (:class:`client.transport.imap.HeaderRecord`).
+
+        Rows are written in batches of :data:`BATCH`, one transaction each, as the records
+        arrive: with :meth:`ImapSession.fetch_headers` (which has the next chunk already
+        requested) the server prepares the next chunk while this one is stored.
+        """
+        rows: list[tuple[object, ...]] = []
+        count = 0
+        none: list[str] = []
         for r in records:
-            h = parser.parsebytes(r.headers)
+            h = header_fields(r.headers)
+            get = h.get
             idate: datetime | None = r.internaldate
             rows.append(
                 (
@@ -216,21 +257,28 @@ class Cache:
                     r.modseq,
                     r.size,
                     idate.isoformat() if idate else None,
-                    _decode(h.get("From")),
-                    _decode(", ".join(h.get_all("To", []) + h.get_all("Cc", []))),
-                    _decode(h.get("Subject")),
-                    h.get("Date", "") or "",
-                    (h.get("Message-ID", "") or "").strip(),
-                    (h.get("In-Reply-To", "") or "").strip(),
+                    _decode((get("from") or none or [""])[0]),
+                    _decode(", ".join((get("to") or none) + (get("cc") or none))),
+                    _decode((get("subject") or none or [""])[0]),
+                    (get("date") or none or [""])[0],
+                    (get("message-id") or none or [""])[0],
+                    (get("in-reply-to") or none or [""])[0],
                     r.content_type,
                     r.headers,
                 )
             )
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
+            if len(rows) >= BATCH:
+                count += self._insert(rows)
+                rows = []
+        return count + self._insert(rows)
+
+    def _insert(self, rows: list[tuple[object, ...]]) -> int:
+        if rows:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                )
         return len(rows)
 
     def set_flags(

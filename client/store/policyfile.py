@@ -1,36 +1,189 @@
 """Reading the managed organisation policy file (the I/O half of :mod:`client.policy.orgpolicy`).
 
-Searched at ``/etc/sealmail/policy.json`` (``SEALMAIL_POLICY`` overrides the path, for
-tests and for IT staging a new file). No file: the built-in defaults. A file that exists
-but cannot be read or does not validate is an error — never silently ignored.
+Where the policy is looked for, first found wins:
+
+1. ``SEALMAIL_POLICY`` — a path (tests, and IT trying a new file before deploying it).
+2. The platform's management channel, which Group Policy, Intune or an MDM sets:
+
+   * Windows: the registry value ``HKLM\\Software\\Policies\\Sealmail\\PolicyFile`` (REG_SZ or
+     REG_EXPAND_SZ: a path, local or UNC);
+   * macOS: the managed preferences of ``org.sealmail.Sealmail`` that a configuration profile
+     (``.mobileconfig``) installs in ``/Library/Managed Preferences`` — the key ``Policy``
+     (the policy itself, as a dictionary) or ``PolicyFile`` (a path).
+
+3. The platform's system-wide file (:data:`SYSTEM_POLICY_PATHS`): ``/etc/sealmail/policy.json``
+   on Linux and other Unixes, ``%ProgramData%\\Sealmail\\policy.json`` on Windows,
+   ``/Library/Application Support/Sealmail/policy.json`` on macOS.
+
+No policy anywhere: the built-in defaults. A policy that is found but cannot be read or does
+not validate is an error — never silently ignored; so is a registry value or profile naming
+a file that does not exist (``SEALMAIL_POLICY`` naming a missing file gives the defaults, as
+before). The platform look-ups are injectable (``platform``, ``registry``,
+``managed_prefs``) so every platform's rules are tested on any machine.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
+import plistlib
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePath
+from typing import Any
 
 from client.policy.errors import InvalidPolicy
 from client.policy.orgpolicy import DEFAULT_POLICY, OrgPolicy, parse_policy
 
-__all__ = ["SYSTEM_POLICY_PATH", "load_org_policy", "policy_path"]
+__all__ = [
+    "MACOS_MANAGED_PREFS",
+    "SYSTEM_POLICY_PATH",
+    "SYSTEM_POLICY_PATHS",
+    "WINDOWS_POLICY_KEY",
+    "load_org_policy",
+    "policy_path",
+]
 
 SYSTEM_POLICY_PATH = Path("/etc/sealmail/policy.json")
+#: The system-wide policy file per platform (``sys.platform`` prefix; Windows is expanded).
+SYSTEM_POLICY_PATHS = {
+    "linux": "/etc/sealmail/policy.json",
+    "win32": r"%ProgramData%\Sealmail\policy.json",
+    "darwin": "/Library/Application Support/Sealmail/policy.json",
+}
+#: Windows: the key and value Group Policy / Intune set (HKEY_LOCAL_MACHINE).
+WINDOWS_POLICY_KEY = (r"Software\Policies\Sealmail", "PolicyFile")
+#: macOS: where a configuration profile's preferences for the app land.
+MACOS_MANAGED_PREFS = Path("/Library/Managed Preferences/org.sealmail.Sealmail.plist")
+
+RegistryReader = Callable[[str, str], str | None]
+PrefsReader = Callable[[], Mapping[str, Any] | None]
 
 
-def policy_path(env: Mapping[str, str] | None = None) -> Path:
+def _windows_registry(key: str, value: str) -> str | None:  # pragma: no cover - Windows only
+    import winreg  # type: ignore[import-not-found, unused-ignore]
+
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key) as handle:  # type: ignore[attr-defined, unused-ignore]
+            data, _kind = winreg.QueryValueEx(handle, value)  # type: ignore[attr-defined, unused-ignore]
+    except OSError:
+        return None
+    return str(data) if data else None
+
+
+def _macos_managed_prefs() -> Mapping[str, Any] | None:
+    try:
+        data = MACOS_MANAGED_PREFS.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InvalidPolicy(f"{MACOS_MANAGED_PREFS}: cannot read: {exc.strerror}") from exc
+    try:
+        prefs = plistlib.loads(data)
+    except Exception as exc:  # plistlib raises several types for a damaged file
+        raise InvalidPolicy(f"{MACOS_MANAGED_PREFS}: not a property list: {exc}") from exc
+    return prefs if isinstance(prefs, dict) else None
+
+
+def _expand_windows(path: str, env: Mapping[str, str]) -> str:
+    """``%VAR%`` expansion with ``env`` (case-insensitive, as Windows does)."""
+    upper = {k.upper(): v for k, v in env.items()}
+    parts = path.split("%")
+    out = [parts[0]]
+    for i in range(1, len(parts)):
+        name = parts[i]
+        if i % 2 == 1 and i < len(parts) - 1 and name.upper() in upper:
+            out.append(upper[name.upper()])
+        elif i % 2 == 1:
+            out.append("%" + name + ("%" if i < len(parts) - 1 else ""))
+        else:
+            out.append(name)
+    return "".join(out)
+
+
+def _family(platform: str) -> str:
+    if platform.startswith("win"):
+        return "win32"
+    if platform == "darwin":
+        return "darwin"
+    return "linux"
+
+
+def _managed(
+    platform: str,
+    env: Mapping[str, str],
+    registry: RegistryReader | None,
+    managed_prefs: PrefsReader | None,
+) -> PurePath | Mapping[str, Any] | None:
+    """What the platform's management channel names: a path, an inline policy, or nothing."""
+    family = _family(platform)
+    if family == "win32":
+        value = (registry or _windows_registry)(*WINDOWS_POLICY_KEY)
+        return Path(_expand_windows(value, env)) if value else None
+    if family == "darwin":
+        prefs = (managed_prefs or _macos_managed_prefs)()
+        if not prefs:
+            return None
+        if "Policy" in prefs:
+            inline = prefs["Policy"]
+            if not isinstance(inline, Mapping):
+                raise InvalidPolicy(f"{MACOS_MANAGED_PREFS}: Policy: not a dictionary")
+            return inline
+        if isinstance(prefs.get("PolicyFile"), str) and prefs["PolicyFile"]:
+            return Path(prefs["PolicyFile"])
+    return None
+
+
+def policy_path(
+    env: Mapping[str, str] | None = None,
+    *,
+    platform: str | None = None,
+    registry: RegistryReader | None = None,
+    managed_prefs: PrefsReader | None = None,
+) -> Path:
+    """The policy file to read (see the module's search order); it need not exist.
+
+    A macOS profile carrying the policy inline has no file: the system-wide path is returned
+    and :func:`load_org_policy` reads the profile.
+    """
     env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
     override = env.get("SEALMAIL_POLICY")
-    return Path(override) if override else SYSTEM_POLICY_PATH
+    if override:
+        return Path(override)
+    managed = _managed(platform, env, registry, managed_prefs)
+    if isinstance(managed, PurePath):
+        return Path(managed)
+    family = _family(platform)
+    if family == "win32":
+        return Path(_expand_windows(SYSTEM_POLICY_PATHS["win32"], env))
+    return Path(SYSTEM_POLICY_PATHS[family])
 
 
-def load_org_policy(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> OrgPolicy:
-    target = path or policy_path(env)
+def load_org_policy(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    registry: RegistryReader | None = None,
+    managed_prefs: PrefsReader | None = None,
+) -> OrgPolicy:
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    # a path given by the caller, the registry or a profile must exist; SEALMAIL_POLICY may
+    # name a missing file (the defaults: how tests shut out the machine's own policy)
+    named = path is not None
+    if path is None and not env.get("SEALMAIL_POLICY"):
+        managed = _managed(platform, env, registry, managed_prefs)
+        if isinstance(managed, Mapping):
+            return parse_policy(managed)
+        named = managed is not None
+    target = path or policy_path(
+        env, platform=platform, registry=registry, managed_prefs=managed_prefs
+    )
     try:
         data = target.read_bytes()
     except FileNotFoundError:
-        if path is not None:
+        if named:
             raise InvalidPolicy(f"{target}: no such file") from None
         return DEFAULT_POLICY
     except OSError as exc:

@@ -21,15 +21,17 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, NamedTuple
 
 import imapclient  # type: ignore[import-untyped]
 import imapclient.exceptions as imx  # type: ignore[import-untyped]
+from imapclient.response_parser import parse_fetch_response  # type: ignore[import-untyped]
 
 from client.errors import (
     AuthenticationFailed,
@@ -52,7 +54,10 @@ __all__ = [
     "ImapSession",
     "connect",
     "connect_with_backoff",
+    "content_type_of",
+    "header_items",
     "imap_errors",
+    "parse_header_fetch",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,15 +104,14 @@ class FolderStatus:
     highestmodseq: int | None
 
 
-@dataclass(frozen=True)
-class HeaderRecord:
+class HeaderRecord(NamedTuple):
     uid: int
     flags: tuple[str, ...]
     size: int
     internaldate: datetime | None
     modseq: int | None
     headers: bytes  # the selected header fields, raw
-    content_type: str  # top-level MIME type from BODYSTRUCTURE, e.g. "multipart/encrypted"
+    content_type: str  # top-level MIME type from Content-Type, e.g. "multipart/encrypted"
 
 
 @contextlib.contextmanager
@@ -150,8 +154,10 @@ def connect(
     with imap_errors(host):
         if security == "tls":
             client = imapclient.IMAPClient(host, port, ssl=True, ssl_context=ctx, timeout=timeout)
+            _quiet(client)
         else:
             client = imapclient.IMAPClient(host, port, ssl=False, timeout=timeout)
+            _quiet(client)
             try:
                 _require_starttls(client, host, ctx)
             except BaseException:
@@ -165,6 +171,16 @@ def connect(
                 client.shutdown()
             raise
     return ImapSession(client, host)
+
+
+def _quiet(client: imapclient.IMAPClient) -> None:
+    """Turn off imapclient's protocol trace (imaplib ``debug = 5``).
+
+    imapclient routes every protocol line to the ``imapclient.imaplib`` logger, which
+    would put message headers (and, at DEBUG level, data) into logs; it also costs a
+    logging call per line of a FETCH answer.
+    """
+    client._imap.debug = 0
 
 
 def _require_starttls(client: imapclient.IMAPClient, host: str, ctx: ssl.SSLContext) -> None:
@@ -297,16 +313,44 @@ class ImapSession:
         return [u for u in self.uids(["UID", f"{first_uid}:*"]) if u >= first_uid]
 
     def fetch_headers(self, uids: Sequence[int]) -> Iterator[HeaderRecord]:
-        """Header fields, flags, size, date and top-level type for ``uids``, in chunks."""
+        """Header fields, flags, size and date for ``uids``, in chunks of explicit UIDs.
+
+        Only what the message list needs is fetched (:func:`header_items`: no
+        BODYSTRUCTURE; the top-level type comes from the Content-Type field). Each
+        ``UID FETCH`` is sent by imaplib on imapclient's own connection, exactly as
+        :meth:`imapclient.IMAPClient.fetch` sends it, one chunk ahead (the server
+        prepares the next chunk while this one is parsed); answers are framed by
+        :func:`read_fetch_answer` and read by :func:`parse_header_fetch`, which accepts
+        only the exact shape asked for and hands anything else to imapclient's parser —
+        odd answers cost time, not correctness. Each UID is yielded at most once.
+        """
         self._need()
-        items = ["FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE", _HEADER_ITEM]
-        if self.condstore:
-            items.append("MODSEQ")
-        for chunk in _chunks(uids):
+        spec = f"({' '.join(header_items(self.condstore))})"
+        imap = self.client._imap
+        wanted = {int(u) for u in uids}
+        chunks = list(_chunks(sorted(wanted)))
+        pending: list[Any] = []  # tags sent, answers not read yet (at most two)
+
+        def send(i: int) -> None:
+            if i < len(chunks):
+                pending.append(imap._command("UID", "FETCH", ",".join(map(str, chunks[i])), spec))
+
+        try:
             with self._errors():
-                data = self.client.fetch(chunk, items)
-            for uid in sorted(data):
-                yield _record(uid, data[uid])
+                send(0)
+            for i in range(len(chunks)):
+                with self._errors():
+                    send(i + 1)
+                    typ, data = read_fetch_answer(imap, pending.pop(0))
+                    self.client._checkok("fetch", typ, data)
+                for rec in parse_header_fetch(data, need_modseq=self.condstore):
+                    if rec.uid in wanted:
+                        wanted.discard(rec.uid)
+                        yield rec
+        finally:
+            for tag in pending:  # keep the connection in step after an error or an early stop
+                with contextlib.suppress(Exception):
+                    read_fetch_answer(imap, tag)
 
     def changed_since(
         self, uids: Sequence[int], modseq: int
@@ -421,22 +465,246 @@ class ImapSession:
             self.client.noop()
 
 
-def _record(uid: int, d: dict[bytes, Any]) -> HeaderRecord:
-    bs = d.get(b"BODYSTRUCTURE")
-    ctype = "text/plain"
-    if bs is not None:
-        if getattr(bs, "is_multipart", False):
-            ctype = "multipart/" + _text(bs[1]).lower()
+_LITERAL = re.compile(rb"\{(\d+)\}\r?\n\Z")
+_MAXLINE = 1_000_000  # imaplib's limit for one line
+_FETCH_START = re.compile(rb"\* (\d+) FETCH ")
+_UNTAGGED = re.compile(rb"\* (?:(\d+) )?([A-Za-z-]+)(?: (.*))?\Z", re.S)
+
+
+def read_fetch_answer(imap: imaplib.IMAP4, tag: str | bytes) -> tuple[str, list[Any]]:
+    """Read the answer to the FETCH command ``tag`` from an imaplib connection.
+
+    A lean replacement for imaplib's per-line loop, for the one bulk command of a sync:
+    it frames responses (a line, and for each trailing ``{n}`` a literal of n bytes and
+    the next line) and returns ``(status, data)`` where ``data`` has the shape
+    ``imaplib`` gives for FETCH (``(head, literal)`` tuples and ``bytes`` lines, each
+    without ``* `` and ``FETCH``). Untagged responses that are not FETCH are handed to
+    imaplib's own store (so imapclient sees EXISTS/EXPUNGE as usual); ``BYE`` aborts.
+    For ``NO``/``BAD`` the status line's text is the last element of ``data``.
+    """
+    tagb = tag.encode("ascii") if isinstance(tag, str) else tag
+    prefix = tagb + b" "
+    data: list[Any] = []
+    file: Any = imap.file  # the buffered binary socket file imaplib reads from
+    read = imap.read
+
+    def readline() -> bytes:
+        line: bytes = file.readline(_MAXLINE + 1)
+        if len(line) > _MAXLINE:
+            raise imap.error(f"got more than {_MAXLINE} bytes in one line")
+        return line
+
+    while True:
+        line = readline()
+        if not line.endswith(b"\n"):
+            raise imap.abort("connection closed in the middle of a FETCH answer")
+        m = _LITERAL.search(line)
+        f = _FETCH_START.match(line)
+        if f is not None:
+            head = f.group(1) + b" " + line[f.end() :]
+            while m is not None:
+                size = int(m.group(1))
+                literal = read(size)
+                if len(literal) != size:
+                    raise imap.abort("connection closed in the middle of a literal")
+                data.append((head.rstrip(b"\r\n"), literal))
+                head = readline()
+                if not head.endswith(b"\n"):
+                    raise imap.abort("connection closed in the middle of a FETCH answer")
+                m = _LITERAL.search(head)
+            data.append(head.rstrip(b"\r\n"))
+            continue
+        parts = [line]
+        while m is not None:  # frame any other response with literals, too
+            parts.append(read(int(m.group(1))))
+            parts.append(readline())
+            m = _LITERAL.search(parts[-1])
+        if line.startswith(prefix):
+            imap.tagged_commands.pop(tagb, None)
+            word, _, text = line[len(prefix) :].rstrip(b"\r\n").partition(b" ")
+            status = word.decode("ascii", "replace").upper()
+            if status == "BAD":
+                raise imap.error(f"FETCH command error: BAD {text[:200]!r}")
+            return (status, data if status == "OK" else [text])
+        u = _UNTAGGED.match(line.rstrip(b"\r\n"))
+        if u is None:
+            raise imap.abort(f"unexpected response to FETCH: {line[:80]!r}")
+        num, word, rest = u.groups()
+        name = word.decode("ascii").upper()
+        if name == "BYE":
+            raise imap.abort(f"the server closed the connection: {(rest or b'')[:200]!r}")
+        imap._append_untagged(name, num if num is not None else (rest or b""))
+
+
+def header_items(condstore: bool) -> tuple[str, ...]:
+    """The FETCH items of a header sync (MODSEQ only where CONDSTORE is on)."""
+    items = ("UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", _HEADER_ITEM)
+    return (*items, "MODSEQ") if condstore else items
+
+
+_CTYPE = re.compile(
+    rb"^content-type[ \t]*:[ \t]*([!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+)", re.I | re.M
+)
+
+
+def content_type_of(headers: bytes) -> str:
+    """The top-level MIME type named by the Content-Type field (RFC 2045 default)."""
+    m = _CTYPE.search(headers)
+    return m.group(1).decode("ascii").lower() if m else "text/plain"
+
+
+# One FETCH response of the shape header_items() asks for: "<seq> (<atts> BODY[...] {n}"
+# then the literal, then "<more atts>)". Atts are matched one by one; anything else
+# (another order of brackets, NIL, a quoted header, an unsolicited FETCH) falls back.
+_HEAD = re.compile(rb"(\d+) \((.*?) ?BODY\[HEADER\.FIELDS \([^()]*\)\] \{(\d+)\}", re.S)
+# the order Dovecot answers in: one regex for the whole line
+_DOVECOT = re.compile(
+    rb'(\d+) \(UID (\d+) FLAGS \(([^()"{}\r\n]*)\) RFC822\.SIZE (\d+) INTERNALDATE "([^"\r\n]*)"'
+    rb"(?: MODSEQ \((\d+)\))? BODY\[HEADER\.FIELDS \([^()]*\)\] \{(\d+)\}"
+)
+_ATT = re.compile(
+    rb" ?(?:UID (\d+)|FLAGS \(([^()\"{}\r\n]*)\)|RFC822\.SIZE (\d+)"
+    rb'|INTERNALDATE "([^"\r\n]*)"|MODSEQ \((\d+)\))'
+)
+_IDATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_MONTHS = {
+    m.encode(): i
+    for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)
+}
+_ZONES: dict[int, timezone] = {}
+
+
+class _Unexpected(Exception):
+    """The answer is not in the fast shape; use imapclient's parser."""
+
+
+def _idate(raw: bytes) -> datetime:
+    if len(raw) == 26 and raw[2:3] == b"-" and raw[6:7] == b"-" and raw[20:21] in b"+-":
+        try:  # "dd-Mon-yyyy hh:mm:ss +zzzz", the common form, without a regex
+            month = _MONTHS[raw[3:6].lower()]
+            offset = int(raw[22:24]) * 60 + int(raw[24:26])
+            if raw[20:21] == b"-":
+                offset = -offset
+            tz = _ZONES.get(offset) or _ZONES.setdefault(
+                offset, timezone(timedelta(minutes=offset))
+            )
+            return datetime(
+                int(raw[7:11]),
+                month,
+                int(raw[0:2]),
+                int(raw[12:14]),
+                int(raw[15:17]),
+                int(raw[18:20]),
+                tzinfo=tz,
+            )
+        except (KeyError, ValueError):
+            pass
+    m = _IDATE.fullmatch(raw)
+    if m is None:
+        raise _Unexpected
+    day, mon, year, hh, mm, ss, sign, zh, zm = m.groups()
+    month_no = _MONTHS.get(mon.lower())
+    if month_no is None:
+        raise _Unexpected
+    offset = (int(zh) * 60 + int(zm)) * (-1 if sign == b"-" else 1)
+    zone = _ZONES.get(offset)
+    if zone is None:
+        zone = _ZONES.setdefault(offset, timezone(timedelta(minutes=offset)))
+    try:
+        return datetime(int(year), month_no, int(day), int(hh), int(mm), int(ss), tzinfo=zone)
+    except ValueError as exc:
+        raise _Unexpected from exc
+
+
+def _fast_record(head: bytes, literal: bytes, tail: bytes, need_modseq: bool) -> HeaderRecord:
+    d = _DOVECOT.fullmatch(head)
+    if d is not None and tail == b")" and int(d.group(7)) == len(literal):
+        _seq, uid_s, flags_s, size_s, idate_s, modseq_s, _n = d.groups()
+        if need_modseq and modseq_s is None:
+            raise _Unexpected
+        return HeaderRecord(
+            int(uid_s),
+            tuple(flags_s.decode("utf-8", "replace").split()),
+            int(size_s),
+            _idate(idate_s),
+            int(modseq_s) if modseq_s is not None else None,
+            literal,
+            content_type_of(literal),
+        )
+    m = _HEAD.fullmatch(head)
+    if m is None or int(m.group(3)) != len(literal) or not tail.endswith(b")"):
+        raise _Unexpected
+    atts = m.group(2) + tail[:-1]
+    uid = size = modseq = None
+    flags: bytes | None = None
+    idate: bytes | None = None
+    pos, end = 0, len(atts)
+    while pos < end:
+        a = _ATT.match(atts, pos)
+        if a is None or a.end() == pos:
+            raise _Unexpected
+        pos = a.end()
+        g_uid, g_flags, g_size, g_date, g_modseq = a.groups()
+        if g_uid is not None:
+            uid = int(g_uid)
+        elif g_flags is not None:
+            flags = g_flags
+        elif g_size is not None:
+            size = int(g_size)
+        elif g_date is not None:
+            idate = g_date
         else:
-            ctype = f"{_text(bs[0]).lower()}/{_text(bs[1]).lower()}"
+            modseq = int(g_modseq)
+    if uid is None or flags is None or size is None or idate is None:
+        raise _Unexpected
+    if need_modseq and modseq is None:
+        raise _Unexpected
+    return HeaderRecord(
+        uid=uid,
+        flags=tuple(flags.decode("utf-8", "replace").split()),
+        size=size,
+        internaldate=_idate(idate),
+        modseq=modseq,
+        headers=bytes(literal),
+        content_type=content_type_of(literal),
+    )
+
+
+def parse_header_fetch(data: Sequence[Any], *, need_modseq: bool = False) -> list[HeaderRecord]:
+    """Header records from raw imaplib FETCH data (the items of :func:`header_items`).
+
+    The common shape is read directly; if any response differs, the whole answer is
+    parsed again by imapclient's :func:`~imapclient.response_parser.parse_fetch_response`.
+    """
+    out: list[HeaderRecord] = []
+    try:
+        i, n = 0, len(data)
+        while i < n:
+            item = data[i]
+            if not isinstance(item, tuple) or i + 1 >= n or not isinstance(data[i + 1], bytes):
+                raise _Unexpected
+            out.append(_fast_record(item[0], item[1], data[i + 1], need_modseq))
+            i += 2
+    except _Unexpected:
+        return _slow_records(data)
+    return out
+
+
+def _slow_records(data: Sequence[Any]) -> list[HeaderRecord]:
+    parsed = parse_fetch_response(list(data), normalise_times=False, uid_is_key=True)
+    return [_record(uid, d) for uid, d in sorted(parsed.items()) if _HEADER_KEY in d]
+
+
+def _record(uid: int, d: dict[bytes, Any]) -> HeaderRecord:
     ms = d.get(b"MODSEQ")
     idate = d.get(b"INTERNALDATE")
+    headers = bytes(d.get(_HEADER_KEY) or b"")
     return HeaderRecord(
         uid=int(uid),
         flags=tuple(_text(f) for f in d.get(b"FLAGS", ())),
         size=int(d.get(b"RFC822.SIZE", 0)),
         internaldate=idate if isinstance(idate, datetime) else None,
         modseq=int(ms[0]) if ms else None,
-        headers=bytes(d.get(_HEADER_KEY, b"")),
-        content_type=ctype,
+        headers=headers,
+        content_type=content_type_of(headers),
     )

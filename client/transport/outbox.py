@@ -13,8 +13,12 @@ is persisted *before* the step it announces:
 
 1. **Policy** — the single hook ``policy(raw, account) -> PolicyDecision`` decides the wire
    form (protected per policy, encrypted to the sender too) and whether REQUIRETLS is
-   needed. It runs once; its output is stored as ``<key>.wire`` so retries and the Sent
-   copy are byte-identical. Any exception holds the message (fail closed).
+   needed — possibly as several :class:`WireCopy` (one per recipient group, each its own
+   SMTP transaction to exactly its recipients). It runs once; every copy is stored
+   (``<key>.wire``, ``<key>.<i>.wire``) and only then listed in the record, so retries
+   and the Sent copy are byte-identical. Any exception holds the message (fail closed);
+   an exception with a ``details`` mapping (the policy's hold: reason, fixes) keeps it in
+   the record for ``sealmail outbox list``.
 2. **SENDING** → MAIL/RCPT/DATA; the sender is added as an envelope recipient (a Bcc
    nobody sees) so an accepted message leaves a witness in the sender's INBOX.
 3. **COMMITTING** is fsync'd right before the end-of-data dot, then **SENT** right after
@@ -24,6 +28,10 @@ is persisted *before* the step it announces:
    server kept none, the wire form is APPENDed) after checking Sent for the Message-ID,
    so a crash here never makes two copies → **COPIED** → **DONE** (local files removed; the
    JSON record stays as the sent-ledger).
+
+With several copies each carries an ``X-Sealmail-Copy`` token (random, says nothing) so
+its witness can be told from the others'; copy 0 — the policy puts the one best for the
+sender first — becomes the Sent copy, the other witnesses are deleted.
 
 Recovery after a crash: SENDING → QUEUED (the dot was never sent, the server discarded the
 transaction). COMMITTING is the one ambiguous state: the outbox looks for the Message-ID
@@ -61,23 +69,41 @@ from client.transport.smtp import SmtpSession
 from keystore.profile import Profile, atomic_write
 
 __all__ = [
+    "COPY_HEADER",
     "Entry",
     "Outbox",
     "PolicyDecision",
     "PolicyHook",
+    "WireCopy",
     "transport_only_policy",
 ]
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
+COPY_HEADER = "X-Sealmail-Copy"
+
+
+@dataclass(frozen=True)
+class WireCopy:
+    """One protected copy: its bytes and exactly who receives it (one SMTP transaction)."""
+
+    wire: bytes
+    rcpts: tuple[str, ...]
+    require_tls: bool = False
+    method: str = "tls"
 
 
 @dataclass(frozen=True)
 class PolicyDecision:
-    """What the protection policy decided: the bytes to send and how they must travel."""
+    """What the protection policy decided: the bytes to send and how they must travel.
 
-    wire: bytes
+    ``copies`` empty: one copy, ``wire``, to every recipient of the message. Otherwise
+    each copy goes to exactly its ``rcpts``; copy 0 becomes the sender's Sent copy.
+    """
+
+    wire: bytes = b""
     require_tls: bool = False
+    copies: tuple[WireCopy, ...] = ()
 
 
 PolicyHook = Callable[[bytes, Account], PolicyDecision]
@@ -106,6 +132,18 @@ class Entry:
     require_tls: bool = False
     created: float = 0.0
     history: list[tuple[float, str]] = field(default_factory=list)
+    #: per protected copy: rcpts, require_tls, method, token, done (see the docstring)
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    #: why the policy held it (reason, fixes, plan) — shown by ``sealmail outbox list``
+    hold: dict[str, Any] | None = None
+    #: transient, never stored: envelope passwords made by this run (show them once)
+    envelope_passwords: list[dict[str, Any]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    @property
+    def pending_copy(self) -> int | None:
+        return next((i for i, c in enumerate(self.copies) if not c.get("done")), None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +159,8 @@ class Entry:
             "require_tls": self.require_tls,
             "created": self.created,
             "history": self.history,
+            "copies": self.copies,
+            "hold": self.hold,
         }
 
     @classmethod
@@ -138,6 +178,8 @@ class Entry:
             require_tls=bool(d.get("require_tls", False)),
             created=float(d.get("created", 0.0)),
             history=[(float(t), str(s)) for t, s in d.get("history", [])],
+            copies=[dict(c) for c in d.get("copies", [])],
+            hold=d.get("hold"),
         )
 
 
@@ -236,9 +278,20 @@ class Outbox:
         return e
 
     def release(self, message_id: str) -> Entry:
+        """Put a held message back in the queue; the policy runs again unless a copy left."""
         e = self.get(message_id)
+        if e.state is not State.HELD:
+            raise UsageError(
+                f"{message_id} is {e.state.value}, not held",
+                hint="Only held messages can be released (`sealmail outbox list`).",
+            )
         e.attempts = 0
         e.next_attempt = 0.0
+        if not any(c.get("done") for c in e.copies):
+            # nothing reached anyone: plan again (keys imported, policy changed, ...)
+            self._drop_wires(e)
+            e.copies = []
+        e.hold = None
         self._move(e, Event.RELEASE)
         return e
 
@@ -278,7 +331,10 @@ class Outbox:
                 e.reason = f"cannot check whether the server has it yet: {exc}"
                 self._save(e)
                 return
-            self._move(e, Event.FOUND if found else Event.NOT_FOUND)
+            if found:
+                self._copy_done(e, Event.FOUND, Event.COPY_FOUND, None)
+            else:
+                self._move(e, Event.NOT_FOUND)
         if e.state is State.QUEUED:
             if e.next_attempt > self.clock():
                 return
@@ -291,94 +347,174 @@ class Outbox:
                 self._save(e)
                 return
         if e.state is State.COPIED:
-            for ext in ("eml", "wire"):
-                with contextlib.suppress(FileNotFoundError):
-                    self._path(e.key, ext).unlink()
+            self._drop_wires(e)
+            with contextlib.suppress(FileNotFoundError):
+                self._path(e.key, "eml").unlink()
             self._move(e, Event.FINISHED)
 
-    def _wire(self, e: Entry, account: Account, policy: PolicyHook) -> bytes:
-        wire_path = self._path(e.key, "wire")
-        if wire_path.exists():
-            return wire_path.read_bytes()
+    def _wire_path(self, e: Entry, i: int) -> Path:
+        return self._path(e.key, "wire" if i == 0 else f"{i}.wire")
+
+    def _drop_wires(self, e: Entry) -> None:
+        for p in self.dir.glob(f"{e.key}.*wire"):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+    def _prepare(self, e: Entry, account: Account, policy: PolicyHook) -> None:
+        """Run the policy once and store every copy; the record lists them last."""
+        if e.copies:
+            if all(c.get("done") or self._wire_path(e, i).exists() for i, c in enumerate(e.copies)):
+                return
+            if any(c.get("done") for c in e.copies):  # never plan again what partly left
+                raise UsageError("a stored copy of a partly sent message is missing")
         raw = self._path(e.key, "eml").read_bytes()
         decision = policy(raw, account)  # the single policy hook; raising holds the message
-        head, body = _split_header(decision.wire)
-        wire = _BCC.sub(b"", head) + body
-        e.require_tls = decision.require_tls
-        atomic_write(wire_path, wire, mode=0o600)
-        return wire
+        copies = decision.copies or (
+            WireCopy(decision.wire, tuple(e.rcpts), decision.require_tls, "tls"),
+        )
+        if not copies or any(not c.rcpts for c in copies):
+            raise UsageError("the protection policy returned a copy without recipients")
+        listed: list[dict[str, Any]] = []
+        for i, c in enumerate(copies):
+            head, body = _split_header(c.wire)
+            head = _BCC.sub(b"", head)
+            token = self.rng(12).hex() if len(copies) > 1 else None
+            if token is not None:
+                eol = b"\r\n" if b"\r\n" in head else b"\n"
+                head = f"{COPY_HEADER}: {token}".encode() + eol + head
+            atomic_write(self._wire_path(e, i), head + body, mode=0o600)
+            listed.append(
+                {
+                    "rcpts": list(c.rcpts),
+                    "require_tls": c.require_tls,
+                    "method": c.method,
+                    "token": token,
+                    "done": False,
+                }
+            )
+        e.copies = listed
+        e.require_tls = any(c["require_tls"] for c in listed)
+        self._save(e)
+
+    def _copy_done(self, e: Entry, last: Event, more: Event, reason: str | None) -> None:
+        i = e.pending_copy
+        if i is not None:
+            e.copies[i]["done"] = True  # saved by the same write as the state change
+        if e.pending_copy is None:
+            self._move(e, last, reason)
+        else:
+            e.attempts = 0
+            self._move(e, more, reason)
 
     def _send(self, e: Entry, account: Account, conns: _Connections, policy: PolicyHook) -> None:
         try:
-            wire = self._wire(e, account, policy)
+            self._prepare(e, account, policy)
         except Exception as exc:  # fail closed: whatever went wrong, nothing is sent
             why = exc.hint if isinstance(exc, SealmailError) else "the protection policy failed"
+            details = getattr(exc, "details", None)
+            e.hold = dict(details) if isinstance(details, dict) else None
             self._move(e, Event.PERM_FAIL, f"held by policy: {exc} ({why})")
             return
-        e.attempts += 1
-        self._move(e, Event.START)
-        rcpts = list(e.rcpts)
-        if e.mail_from.lower() not in {r.lower() for r in rcpts}:
-            rcpts.append(e.mail_from)  # the witness copy (see the module docstring)
-        try:
-            result = conns.smtp().send(
-                e.mail_from,
-                rcpts,
-                wire,
-                require_tls=e.require_tls,
-                envid=e.message_id,
-                before_commit=lambda: self._move(e, Event.BODY_SENT),
-            )
-        except TransportError as exc:
-            conns.drop_smtp()
-            if e.state is State.COMMITTING and exc.temporary and not _is_reply(exc):
-                e.reason = f"connection lost after the end of data: {exc}"
-                self._save(e)  # ambiguous: resolved from the server next time
+        notes: list[str] = []
+        while True:
+            if e.state is not State.QUEUED:
                 return
-            if exc.temporary and e.attempts < MAX_ATTEMPTS:
-                e.next_attempt = self.clock() + backoff_delay(e.attempts, base=2.0)
-                self._move(e, Event.TEMP_FAIL, f"will retry: {exc}")
-            else:
-                self._move(e, Event.PERM_FAIL, f"{exc} — {exc.hint}")
-            return
-        refused = ", ".join(f"{r} ({c})" for r, (c, _t) in result.refused.items())
-        self._move(e, Event.ACCEPTED, f"refused recipients: {refused}" if refused else None)
+            i = e.pending_copy
+            if i is None:  # every copy is out (a crash right after the last one)
+                self._move(e, Event.START)
+                self._move(e, Event.BODY_SENT)
+                self._move(e, Event.ACCEPTED)
+                return
+            copy = e.copies[i]
+            wire = self._wire_path(e, i).read_bytes()
+            e.attempts += 1
+            self._move(e, Event.START)
+            rcpts = list(copy["rcpts"])
+            if e.mail_from.lower() not in {r.lower() for r in rcpts}:
+                rcpts.append(e.mail_from)  # the witness copy (see the module docstring)
+            try:
+                result = conns.smtp().send(
+                    e.mail_from,
+                    rcpts,
+                    wire,
+                    require_tls=bool(copy.get("require_tls")),
+                    envid=e.message_id,
+                    before_commit=lambda: self._move(e, Event.BODY_SENT),
+                )
+            except TransportError as exc:
+                conns.drop_smtp()
+                if _in(e, State.COMMITTING) and exc.temporary and not _is_reply(exc):
+                    e.reason = f"connection lost after the end of data: {exc}"
+                    self._save(e)  # ambiguous: resolved from the server next time
+                    return
+                done = sum(1 for c in e.copies if c.get("done"))
+                part = f" ({done} of {len(e.copies)} copies were sent)" if done else ""
+                if exc.temporary and e.attempts < MAX_ATTEMPTS:
+                    e.next_attempt = self.clock() + backoff_delay(e.attempts, base=2.0)
+                    self._move(e, Event.TEMP_FAIL, f"will retry: {exc}{part}")
+                else:
+                    self._move(e, Event.PERM_FAIL, f"{exc} — {exc.hint}{part}")
+                return
+            if result.refused:
+                notes.append(", ".join(f"{r} ({c})" for r, (c, _t) in result.refused.items()))
+            reason = f"refused recipients: {'; '.join(notes)}" if notes else None
+            self._copy_done(e, Event.ACCEPTED, Event.COPY_ACCEPTED, reason)
 
     def _find(self, s: ImapSession, folder: str, message_id: str) -> list[int]:
         s.select(folder)
         return s.search_message_id(message_id)
 
+    def _find_copy(self, s: ImapSession, folder: str, e: Entry, i: int) -> list[int]:
+        token = e.copies[i].get("token") if i < len(e.copies) else None
+        if not token:
+            return self._find(s, folder, e.message_id)
+        s.select(folder)
+        return s.uids(["HEADER", "Message-ID", e.message_id, "HEADER", COPY_HEADER, token])
+
     def _witness(self, e: Entry, account: Account, conns: _Connections) -> bool:
+        i = e.pending_copy or 0
         deadline = self.clock() + self.witness_wait
         while True:
             s = conns.imap()
-            if self._find(s, "INBOX", e.message_id) or self._find(
-                s, account.sent_folder, e.message_id
-            ):
+            if self._find_copy(s, "INBOX", e, i) or self._find_copy(s, account.sent_folder, e, i):
                 return True
             if self.clock() >= deadline:
                 return False
             self.sleep(0.05)
 
+    def _self_copy_uids(self, s: ImapSession, e: Entry) -> set[int]:
+        """INBOX messages that are real deliveries to the sender (not witnesses)."""
+        me = e.mail_from.lower()
+        keep: set[int] = set()
+        for i, c in enumerate(e.copies or [{"rcpts": e.rcpts}]):
+            if me in {r.lower() for r in c["rcpts"]}:
+                keep.update(self._find_copy(s, "INBOX", e, i))
+        return keep
+
     def _copy(self, e: Entry, account: Account, conns: _Connections) -> None:
         s = conns.imap()
         sent = account.sent_folder
         if not self._find(s, sent, e.message_id):
-            self_rcpt = e.mail_from.lower() in {r.lower() for r in e.rcpts}
-            witness = [] if self_rcpt else self._find(s, "INBOX", e.message_id)
-            if witness:
-                s.add_flags(witness, ["\\Seen"])
-                s.move(witness, sent)
+            keep = self._self_copy_uids(s, e)
+            first = [u for u in self._find_copy(s, "INBOX", e, 0) if u not in keep]
+            if first:
+                s.add_flags(first[:1], ["\\Seen"])
+                s.move(first[:1], sent)
             else:
-                wire = self._path(e.key, "wire")
+                wire = self._wire_path(e, 0)
                 data = wire.read_bytes() if wire.exists() else self._path(e.key, "eml").read_bytes()
                 s.append(sent, data, flags=["\\Seen"])
-        else:
-            # an earlier run copied it; only a late witness may still sit in INBOX
-            for uid in self._find(s, "INBOX", e.message_id):
-                if e.mail_from.lower() not in {r.lower() for r in e.rcpts}:
-                    s.delete([uid])
+        # only witnesses are left in INBOX now (or, after a crash here, a late one)
+        keep = self._self_copy_uids(s, e)
+        extra = [u for u in self._find(s, "INBOX", e.message_id) if u not in keep]
+        if extra:
+            s.delete(extra)
         self._move(e, Event.COPIED)
+
+
+def _in(e: Entry, state: State) -> bool:
+    """``e.state is state`` (a call, so type checkers do not narrow across ``_move``)."""
+    return e.state is state
 
 
 def _is_reply(exc: TransportError) -> bool:

@@ -10,6 +10,7 @@ rename) *before* the action the state announces::
     SENDING    ─TEMP_FAIL / CRASHED (dot never sent)─► QUEUED
     COMMITTING ─TEMP_FAIL (4xx to the dot) / NOT_FOUND (recovery: never arrived)─► QUEUED
     COMMITTING ─FOUND (recovery: the server has it)─► SENT
+    COMMITTING ─COPY_ACCEPTED / COPY_FOUND (one protected copy of several is done)─► QUEUED
     QUEUED, SENDING, COMMITTING ─PERM_FAIL (5xx, policy, TLS)─► HELD ─RELEASE─► QUEUED
 
 ``SENDING`` means "MAIL/RCPT/DATA may be in flight but the end-of-data dot was not sent":
@@ -18,7 +19,10 @@ safe to send again. ``COMMITTING`` is written right before the dot: the server m
 may not have accepted the message. Only this state is ambiguous after a crash or a lost
 connection; it is resolved by looking for the Message-ID on the server (the outbox adds
 the sender as an envelope recipient, so an accepted message leaves a copy in the
-sender's INBOX; the Sent folder is checked too). An illegal move raises
+sender's INBOX; the Sent folder is checked too). A message the policy splits into several
+protected copies (one SMTP transaction each) goes round QUEUED → … → COMMITTING once per
+copy; the record marks each copy done in the same write that leaves COMMITTING, so a
+crash never sends a finished copy again. An illegal move raises
 :class:`OutboxStateError` (a bug, never a user error).
 """
 
@@ -53,6 +57,8 @@ class Event(enum.Enum):
     COPIED = "copied"
     FINISHED = "finished"
     RELEASE = "release"
+    COPY_ACCEPTED = "copy-accepted"
+    COPY_FOUND = "copy-found"
 
 
 S, E = State, Event
@@ -70,6 +76,8 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
         E.PERM_FAIL: S.HELD,
         E.FOUND: S.SENT,
         E.NOT_FOUND: S.QUEUED,
+        E.COPY_ACCEPTED: S.QUEUED,
+        E.COPY_FOUND: S.QUEUED,
     },
     S.SENT: {E.COPIED: S.COPIED},
     S.COPIED: {E.FINISHED: S.DONE},

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# A hard import, never importorskip: `make test` installs playwright (the test extra).
+import playwright.sync_api as playwright_sync
 import pytest
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -50,8 +50,10 @@ class Browser:
         return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop marked as
+    # running in this thread while it is open, which breaks asyncio.run() in later tests.
     if not CHROMIUM.exists():
         raise AssertionError("Debian's chromium is missing: apt-get install chromium")
     with playwright_sync.sync_playwright() as p:

@@ -1,4 +1,4 @@
-"""Key manager (drag-and-drop import), envelope opener, composer reachability."""
+"""Key manager (drag-and-drop import), envelope opener (the composer: test_composer.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from client.mailbox import LocalMailbox
 from ui import demo
 from ui.banner import Level
-from ui.composer import ComposerWindow
 from ui.envelope import EnvelopeWindow
 from ui.keys import KeyManager
 from ui.workers import Funnel
@@ -124,32 +123,3 @@ def test_envelope_opener_asks_for_password(
     assert len(prompts) == 2 and "wrong" in prompts[1]
     assert "the scan you asked for" in window.reader.body.toPlainText()
     assert [f.name for f in window.reader.files] == ["scan-4711.txt"]
-
-
-def test_composer_shows_unreachable_recipient(qtbot, session, funnel: Funnel) -> None:
-    composer = ComposerWindow(session, funnel, sender=demo.BOB)
-    qtbot.addWidget(composer)
-    composer.to.setText("alice@example.org, nobody@elsewhere.example")
-    assert composer.level == "encrypted"
-    with qtbot.waitSignal(composer.reach_updated, timeout=30_000):
-        composer.update_reach()
-    texts = [composer.reach_list.item(i).text() for i in range(composer.reach_list.count())]
-    assert texts == [
-        "alice@example.org: S/MIME or OpenPGP",
-        "nobody@elsewhere.example: cannot be reached securely — import a key or use an envelope",
-    ]
-    # a trial protection fails closed with the fix
-    with qtbot.waitSignal(composer.trial_done, timeout=30_000) as blocker:
-        composer.check()
-    assert isinstance(blocker.args[0], Exception)
-    assert "Cannot protect this message" in composer.result.text()
-
-
-def test_protection_raises_with_one_click(qtbot, session, funnel: Funnel) -> None:
-    composer = ComposerWindow(session, funnel, sender=demo.BOB)
-    qtbot.addWidget(composer)
-    composer.set_level("tls")
-    composer.raise_button.click()
-    assert composer.level == "signed"
-    composer.raise_button.click()
-    assert composer.level == "encrypted"

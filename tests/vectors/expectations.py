@@ -2497,7 +2497,8 @@ _RULES: list[tuple[str, dict[str, object]]] = [
     (
         r"^mailpile/tests\.mbx#2$",
         {
-            "xfail": "signed by bre@netverjar.is, whose key binds its subkeys with SHA-1: the message layer reports 'bad' where it should say the signature cannot be checked under the current policy (weak key, keystore KeyInfo.weak)",
+            "sigs": (("untrusted", "bre@netverjar.is", "message"),),
+            "why": "signed by a key bound with SHA-1 self-signatures: cannot be checked under the current policy (untrusted), never good",
         },
     ),
     # ---- security corpora

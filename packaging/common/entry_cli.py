@@ -1,0 +1,5 @@
+"""Frozen entry point of ``sealmail`` (the CLI): the same function as the pyproject script."""
+
+from client.cli import main
+
+raise SystemExit(main())
