@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from keystore.errors import (
     UsageError,
     WrongKeyForAddress,
 )
+from keystore.https import ResolvingHTTPSConnection
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -135,28 +135,9 @@ class WkdAnswer:
     fingerprints: tuple[str, ...]
 
 
-class _Connection(http.client.HTTPSConnection):
-    """HTTPS to ``host`` that may connect to another address (``resolve``)."""
-
-    def __init__(
-        self, host: str, port: int, *, address: tuple[str, int], timeout: float, ctx: ssl.SSLContext
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=ctx)
-        self._address = address
-        self._ctx = ctx
-
-    def connect(self) -> None:
-        sock = socket.create_connection(self._address, self.timeout)
-        try:
-            self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-
-
 def _get(host: str, path: str, settings: WkdSettings) -> bytes:
     address = settings.resolve.get(host, (host, settings.port))
-    conn = _Connection(
+    conn = ResolvingHTTPSConnection(
         host,
         address[1],
         address=address,

@@ -38,6 +38,7 @@ from typing import Literal
 
 from client.errors import TransportError
 from client.transport.tls import client_context
+from keystore.https import ResolvingHTTPSConnection
 
 __all__ = [
     "AutoconfigError",
@@ -143,28 +144,9 @@ def autoconfig_urls(email: str) -> list[tuple[str, str]]:
     ]
 
 
-class _Connection(http.client.HTTPSConnection):
-    """HTTPS to ``host`` (checked in TLS) at another address (``resolve``)."""
-
-    def __init__(
-        self, host: str, port: int, *, address: tuple[str, int], timeout: float, ctx: ssl.SSLContext
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=ctx)
-        self._address = address
-        self._ctx = ctx
-
-    def connect(self) -> None:
-        sock = socket.create_connection(self._address, self.timeout)
-        try:
-            self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-
-
 def _fetch(host: str, path: str, sources: AutoconfigSources) -> bytes:
     address = sources.resolve.get(host, (host, sources.https_port))
-    conn = _Connection(
+    conn = ResolvingHTTPSConnection(
         host,
         address[1],
         address=address,
