@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# A hard import, never importorskip: `make test` installs playwright (the test extra).
+# A hard import (a missing playwright must fail, not skip): `make test` installs it.
 import playwright.sync_api as playwright_sync
 import pytest
 
