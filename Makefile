@@ -49,7 +49,7 @@ check: setup
 unit: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# The Linux installer: a frozen app (PyInstaller) in a .deb under packaging/linux/dist/.
+# The Linux installer: a frozen app (PyInstaller) in a .deb under build/deb/.
 deb: setup
 	packaging/linux/build-deb.sh
 
