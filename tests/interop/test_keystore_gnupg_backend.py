@@ -24,7 +24,10 @@ from tests.conftest import Cli
 from tests.helpers.gnupg import Gpg
 from tests.helpers.memkeyring import MemoryKeyring
 
-NOW = dt.datetime.now(dt.UTC)
+
+def now_real() -> dt.datetime:
+    """The real clock when used (gpg stamps keys with it; see test_keystore_gpg_openssl)."""
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -95,13 +98,13 @@ def test_list_keys_with_gpg_validity(ks: Keystore, homes: Homes) -> None:
 
 
 def test_recipient_keys_use_trusted_gnupg_keys_only(ks: Keystore, homes: Homes) -> None:
-    found = ks.recipient_keys("Kim@Example.org", now=NOW)
+    found = ks.recipient_keys("Kim@Example.org", now=now_real())
     assert [str(c.fingerprint).upper() for c in found.pgp] == [homes.kim]
     assert [k.fingerprint for k in found.gnupg] == [homes.kim]
-    st = discovery.address_status(ks, "kim@example.org", now=NOW).to_json()
+    st = discovery.address_status(ks, "kim@example.org", now=now_real()).to_json()
     assert st["usable"] and st["methods"][0]["origin"] == "gnupg"
     assert st["methods"][0]["user_id"] == "Kim <kim@example.org>"
-    jon = ks.recipient_keys("jon@example.org", now=NOW)
+    jon = ks.recipient_keys("jon@example.org", now=now_real())
     assert not jon.any and any("not trusted in the GnuPG keyring" in r for r in jon.reasons)
     # Sealmail encrypts to the GnuPG key itself (pysequoia); Kim's gpg reads it
     msg = ps.encrypt(b"for kim", list(found.pgp))
@@ -110,7 +113,7 @@ def test_recipient_keys_use_trusted_gnupg_keys_only(ks: Keystore, homes: Homes) 
 
 def test_store_key_wins_over_the_same_gnupg_key(ks: Keystore, homes: Homes) -> None:
     ks.import_bytes(homes.theirs.export(homes.kim))
-    found = ks.recipient_keys("kim@example.org", now=NOW)
+    found = ks.recipient_keys("kim@example.org", now=now_real())
     assert len(found.pgp) == 1 and found.gnupg == ()
 
 
@@ -149,11 +152,11 @@ def test_sign_with_gnupg_key_verified_by_gpg(ks: Keystore, homes: Homes) -> None
 
 
 def test_gnupg_encrypt_to_trusted_key(ks: Keystore, homes: Homes) -> None:
-    enc = ks.gnupg_encrypt(b"via gpg", ["kim@example.org"], now=NOW, sign_with=homes.ivy)
+    enc = ks.gnupg_encrypt(b"via gpg", ["kim@example.org"], now=now_real(), sign_with=homes.ivy)
     res = homes.theirs.check("--decrypt", input=enc)
     assert res.stdout == b"via gpg" and res.has("GOODSIG")
     with pytest.raises(NoKeyForRecipient, match=r"jon@example\.org"):
-        ks.gnupg_encrypt(b"x", ["jon@example.org"], now=NOW)
+        ks.gnupg_encrypt(b"x", ["jon@example.org"], now=now_real())
 
 
 def test_protected_gnupg_key_with_loopback_passphrase(tmp_path: Path) -> None:

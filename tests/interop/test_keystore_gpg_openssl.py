@@ -17,7 +17,11 @@ from tests.helpers.gnupg import Gpg
 from tests.helpers.memkeyring import MemoryKeyring
 from tests.helpers.pki_matrix import EMAIL, NOW, Matrix, make_matrix
 
-NOW_REAL = dt.datetime.now(dt.UTC)
+
+def now_real() -> dt.datetime:
+    """The real clock, read when used: gpg stamps its keys with it (a module-level value
+    read at collection time would make keys made minutes later "not valid yet")."""
+    return dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture
@@ -106,7 +110,7 @@ def test_openssl_pkcs12_import(
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy-3des"])
 def test_exported_pkcs12_opens_in_openssl(ks: Keystore, tmp_path: Path, legacy: bool) -> None:
-    info = ks.generate_smime_selfsigned("alice@example.org", "Alice", now=NOW_REAL)
+    info = ks.generate_smime_selfsigned("alice@example.org", "Alice", now=now_real())
     out = tmp_path / "out.p12"
     out.write_bytes(ks.export_pkcs12(info.fingerprint, b"exp0rt", legacy=legacy))
     pem = _openssl(
@@ -131,7 +135,7 @@ def test_gpg_key_imported_public_and_secret(ks: Keystore, gpg: Gpg, algo: str) -
     (pub,) = ks.import_bytes(gpg.export(fpr))
     assert pub.fingerprint == fpr and not pub.secret and pub.emails == ("gina@example.net",)
     # We encrypt to gina; gpg decrypts.
-    (cert,) = ks.recipient_keys("gina@example.net", now=NOW_REAL).pgp
+    (cert,) = ks.recipient_keys("gina@example.net", now=now_real()).pgp
     res = gpg.check("--decrypt", input=ps.encrypt(b"to gina", [cert]))
     assert res.stdout == b"to gina"
     # The secret (unprotected, binary) joins the same row.
@@ -154,7 +158,7 @@ def test_gpg_protected_secret_key(ks: Keystore, gpg: Gpg) -> None:
     assert ks.list() == []
     (info,) = ks.import_bytes(armored, passphrase=b"gpg-pass")
     assert info.secret
-    ident = ks.signing_identity_for("pat@example.net", "pgp", now=NOW_REAL)
+    ident = ks.signing_identity_for("pat@example.net", "pgp", now=now_real())
     assert ident.pgp is not None
     signed = ps.sign(ident.pgp.signer(), b"signed by pat")
     gpg.check("--verify", input=signed)
@@ -164,7 +168,7 @@ def test_gpg_protected_secret_key(ks: Keystore, gpg: Gpg) -> None:
 
 @pytest.mark.parametrize("algo", ["cv25519", "rsa3072"])
 def test_sealmail_key_works_in_gpg(ks: Keystore, gpg: Gpg, algo: str) -> None:
-    info = ks.generate_pgp("sam@example.org", "Sam", now=NOW_REAL, algo=algo)  # type: ignore[arg-type]
+    info = ks.generate_pgp("sam@example.org", "Sam", now=now_real(), algo=algo)  # type: ignore[arg-type]
     gpg.import_key(ks.export_public(info.fingerprint))
     listed = gpg.check("--with-colons", "--list-keys", info.fingerprint).stdout.decode()
     assert f"fpr:::::::::{info.fingerprint}:" in listed
@@ -191,13 +195,13 @@ def test_sealmail_key_works_in_gpg(ks: Keystore, gpg: Gpg, algo: str) -> None:
 
 
 def test_sealmail_expiry_and_revocation_seen_by_gpg(ks: Keystore, gpg: Gpg) -> None:
-    info = ks.generate_pgp("rita@example.org", now=NOW_REAL)
-    ks.set_expiry(info.fingerprint, NOW_REAL + dt.timedelta(days=30))
+    info = ks.generate_pgp("rita@example.org", now=now_real())
+    ks.set_expiry(info.fingerprint, now_real() + dt.timedelta(days=30))
     gpg.import_key(ks.export_public(info.fingerprint))
     cols = gpg.check("--with-colons", "--list-keys", info.fingerprint).stdout.decode()
     pub = next(line for line in cols.splitlines() if line.startswith("pub:"))
     expires = int(pub.split(":")[6])
-    assert abs(expires - int((NOW_REAL + dt.timedelta(days=30)).timestamp())) < 5
+    assert abs(expires - int((now_real() + dt.timedelta(days=30)).timestamp())) < 5
     # gpg with --trust-model always has no trustdb, and a revocation import wants to
     # update it: the import itself is what counts here.
     res = gpg.run("--import", input=ks.revoke(info.fingerprint))
