@@ -1,9 +1,9 @@
 """Reading the managed organisation policy file (the I/O half of :mod:`client.policy.orgpolicy`).
 
-Where the policy is looked for, first found wins:
+Where the policy is looked for, first found wins — what IT manages always comes first, so a
+user cannot shadow the organisation's policy with an environment variable:
 
-1. ``SEALMAIL_POLICY`` — a path (tests, and IT trying a new file before deploying it).
-2. The platform's management channel, which Group Policy, Intune or an MDM sets:
+1. The platform's management channel, which Group Policy, Intune or an MDM sets:
 
    * Windows: the registry value ``HKLM\\Software\\Policies\\Sealmail\\PolicyFile`` (REG_SZ or
      REG_EXPAND_SZ: a path, local or UNC);
@@ -11,15 +11,18 @@ Where the policy is looked for, first found wins:
      (``.mobileconfig``) installs in ``/Library/Managed Preferences`` — the key ``Policy``
      (the policy itself, as a dictionary) or ``PolicyFile`` (a path).
 
-3. The platform's system-wide file (:data:`SYSTEM_POLICY_PATHS`): ``/etc/sealmail/policy.json``
-   on Linux and other Unixes, ``%ProgramData%\\Sealmail\\policy.json`` on Windows,
+2. The platform's system-wide file (:data:`SYSTEM_POLICY_PATHS`), when it exists:
+   ``/etc/sealmail/policy.json`` on Linux and other Unixes,
+   ``%ProgramData%\\Sealmail\\policy.json`` on Windows,
    ``/Library/Application Support/Sealmail/policy.json`` on macOS.
+3. ``SEALMAIL_POLICY`` — a path, honoured only on a machine without a managed policy (tests,
+   and IT trying a new file on a test machine before deploying it).
 
 No policy anywhere: the built-in defaults. A policy that is found but cannot be read or does
 not validate is an error — never silently ignored; so is a registry value or profile naming
 a file that does not exist (``SEALMAIL_POLICY`` naming a missing file gives the defaults, as
 before). The platform look-ups are injectable (``platform``, ``registry``,
-``managed_prefs``) so every platform's rules are tested on any machine.
+``managed_prefs``, ``exists``) so every platform's rules are tested on any machine.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "WINDOWS_POLICY_KEY",
     "load_org_policy",
     "policy_path",
+    "policy_source",
 ]
 
 SYSTEM_POLICY_PATH = Path("/etc/sealmail/policy.json")
@@ -57,6 +61,7 @@ MACOS_MANAGED_PREFS = Path("/Library/Managed Preferences/org.sealmail.Sealmail.p
 
 RegistryReader = Callable[[str, str], str | None]
 PrefsReader = Callable[[], Mapping[str, Any] | None]
+Exists = Callable[[Path], bool]
 
 
 def _windows_registry(key: str, value: str) -> str | None:  # pragma: no cover - Windows only
@@ -133,12 +138,20 @@ def _managed(
     return None
 
 
+def _system_path(platform: str, env: Mapping[str, str]) -> Path:
+    family = _family(platform)
+    if family == "win32":
+        return Path(_expand_windows(SYSTEM_POLICY_PATHS["win32"], env))
+    return Path(SYSTEM_POLICY_PATHS[family])
+
+
 def policy_path(
     env: Mapping[str, str] | None = None,
     *,
     platform: str | None = None,
     registry: RegistryReader | None = None,
     managed_prefs: PrefsReader | None = None,
+    exists: Exists = Path.exists,
 ) -> Path:
     """The policy file to read (see the module's search order); it need not exist.
 
@@ -147,16 +160,35 @@ def policy_path(
     """
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
-    override = env.get("SEALMAIL_POLICY")
-    if override:
-        return Path(override)
     managed = _managed(platform, env, registry, managed_prefs)
     if isinstance(managed, PurePath):
         return Path(managed)
-    family = _family(platform)
-    if family == "win32":
-        return Path(_expand_windows(SYSTEM_POLICY_PATHS["win32"], env))
-    return Path(SYSTEM_POLICY_PATHS[family])
+    system = _system_path(platform, env)
+    if managed is not None or exists(system):
+        return system
+    override = env.get("SEALMAIL_POLICY")
+    return Path(override) if override else system
+
+
+def policy_source(
+    env: Mapping[str, str] | None = None,
+    *,
+    platform: str | None = None,
+    registry: RegistryReader | None = None,
+    managed_prefs: PrefsReader | None = None,
+    exists: Exists = Path.exists,
+) -> str:
+    """Who set the policy in force: ``"managed"`` (IT: registry, profile or system file),
+    ``"environment"`` (``SEALMAIL_POLICY`` on an unmanaged machine) or ``"default"``."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    managed = _managed(platform, env, registry, managed_prefs)
+    if managed is not None or exists(_system_path(platform, env)):
+        return "managed"
+    override = env.get("SEALMAIL_POLICY")
+    if override and exists(Path(override)):
+        return "environment"
+    return "default"
 
 
 def load_org_policy(
@@ -166,19 +198,20 @@ def load_org_policy(
     platform: str | None = None,
     registry: RegistryReader | None = None,
     managed_prefs: PrefsReader | None = None,
+    exists: Exists = Path.exists,
 ) -> OrgPolicy:
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
-    # a path given by the caller, the registry or a profile must exist; SEALMAIL_POLICY may
-    # name a missing file (the defaults: how tests shut out the machine's own policy)
+    # a path given by the caller, the registry or a profile must exist; the system file and
+    # SEALMAIL_POLICY may be missing (the defaults: how tests shut out a policy)
     named = path is not None
-    if path is None and not env.get("SEALMAIL_POLICY"):
+    if path is None:
         managed = _managed(platform, env, registry, managed_prefs)
         if isinstance(managed, Mapping):
             return parse_policy(managed)
         named = managed is not None
     target = path or policy_path(
-        env, platform=platform, registry=registry, managed_prefs=managed_prefs
+        env, platform=platform, registry=registry, managed_prefs=managed_prefs, exists=exists
     )
     try:
         data = target.read_bytes()

@@ -36,13 +36,44 @@ def test_linux_system_path() -> None:
     assert policy_path({}, platform="freebsd14") == Path("/etc/sealmail/policy.json")
 
 
-def test_env_overrides_every_platform(tmp_path: Path) -> None:
-    env = {"SEALMAIL_POLICY": str(tmp_path / "p.json")}
+def test_env_is_honoured_only_where_no_policy_is_managed(tmp_path: Path) -> None:
+    env = {"SEALMAIL_POLICY": str(tmp_path / "p.json"), "PROGRAMDATA": r"C:\ProgramData"}
     for platform in ("linux", "win32", "darwin"):
         got = policy_path(
-            env, platform=platform, registry=registry_of("X:\\p.json"), managed_prefs=lambda: {}
+            env,
+            platform=platform,
+            registry=no_registry,
+            managed_prefs=lambda: {},
+            exists=lambda _p: False,
         )
         assert got == tmp_path / "p.json"
+    # IT's registry value, profile or system-wide file beats the user's environment
+    got = policy_path(env, platform="win32", registry=registry_of("X:\\p.json"))
+    assert str(got).replace("/", "\\") == "X:\\p.json"
+    got = policy_path(env, platform="darwin", managed_prefs=lambda: {"PolicyFile": "/Org/p.json"})
+    assert got == Path("/Org/p.json")
+    system = Path("/etc/sealmail/policy.json")
+    got = policy_path(env, platform="linux", exists=lambda p: p == system)
+    assert got == system
+
+
+def test_a_user_cannot_shadow_the_managed_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    managed = tmp_path / "etc-policy.json"
+    managed.write_bytes(EXAMPLE.read_bytes())
+    weak = tmp_path / "weak.json"
+    weak.write_text(json.dumps({"version": 1, "minimum_level": "tls"}))
+    env = {"SEALMAIL_POLICY": str(weak)}
+    monkeypatch.setitem(policyfile.SYSTEM_POLICY_PATHS, "linux", str(managed))
+    pol = load_org_policy(env=env, platform="linux")
+    assert policyfile.policy_source(env, platform="linux") == "managed"
+    assert pol == load_org_policy(EXAMPLE)
+    assert pol != load_org_policy(weak)
+    # on a machine without a managed policy the same variable is honoured
+    monkeypatch.setitem(policyfile.SYSTEM_POLICY_PATHS, "linux", str(tmp_path / "none.json"))
+    assert policyfile.policy_source(env, platform="linux") == "environment"
+    assert load_org_policy(env=env, platform="linux") == load_org_policy(weak)
 
 
 def test_windows_programdata_default() -> None:
