@@ -7,13 +7,17 @@ Modelled on Microsoft Purview's sensitive-information types: each detector is a 
 :data:`PROXIMITY` characters on either side, and a *confidence* (low/medium/high) that
 depends on which of those matched.
 
-Speed comes from one pass of one combined regular expression (:data:`_CANDIDATES`) over the
-text: every shape any detector knows, with word boundaries, so prose without digits costs
-one C-level scan. Only the few candidates it yields run Python code (validators), and only
-the stretches of text around candidates are searched for keywords (:func:`_keyword_hits`,
-one more combined regex over the lower-cased windows). Text is ``str``; offsets are
-Python string indices into it (for a message: into the decoded text that
-:func:`client.policy.extract.message_text` builds).
+Speed (the scanner runs as the user types, and over whole attachments): candidates come from
+a few literal-prefix regex passes over a one-byte-per-character *class string* of the text
+(:mod:`client.policy.shapes`); supporting keywords from one Hyperscan pass that indexes every
+keyword occurrence (:mod:`client.policy.keywords`), so "a keyword within PROXIMITY" is a
+bisection. Candidates that are dropped unless a keyword is near (3- and 5-digit numbers,
+``ddd.dd``) are only looked for in the windows around such keywords. Only candidates run
+Python code (validators). For text that is not ASCII (or without Hyperscan) keywords are
+searched per candidate in the lower-cased text instead, as before; the findings are the same
+either way (``tests/unit/test_scan_equivalence.py`` holds them to the earlier one-regex
+scanner). Text is ``str``; offsets are Python string indices into it (for a message: into
+the decoded text that :func:`client.policy.extract.message_text` builds).
 
 =============  ===========================================  ====================================
 type           validation                                   confidence
@@ -43,13 +47,15 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from stdnum import luhn
 from stdnum.us import rtn as us_rtn
 from stdnum.us import ssn as us_ssn
 
+from client.policy import shapes
 from client.policy.codelists import icd9cm_codes, icd10cm_codes
+from client.policy.keywords import KeywordIndex, ids_of, keyword_index
 
 __all__ = [
     "DETECTOR_TYPES",
@@ -107,31 +113,8 @@ class Finding:
 
 
 # ----------------------------------------------------------------------------- shapes
-
-# The pattern starts with a plain character class so that the regex engine's fast prefix
-# scan skips everything else; the left boundary is a lookbehind checked only after a digit
-# follows (most capital letters in prose fail at that point, before any lookbehind).
-_R = r"(?![\w/]|[.\-]\w)"  # right boundary: not inside a word, number, date or path
-_B = r"(?<![\w./\-].)"  # left boundary, checked only once a second digit is seen
-_CANDIDATES = re.compile(
-    r"[0-9A-Z](?:"
-    r"(?<=[0-9])(?=[0-9])" + _B + r"(?:"
-    # dashed digit groups: SSN 3-2-4, NDC 4-4-2/5-3-2/5-4-1/5-4-2, ABA 4-4-1, cards 4-4-4-4, 4-6-5
-    r"(?P<dash>\d{2,4}-\d{2,6}-\d{1,5}(?:-\d{1,7})?)"
-    # space-separated groups: SSN 3 2 4, cards 4 4 4 4 (1-7), 4 6 5
-    r"|(?P<space>\d{2,3} \d{2,6} \d{4,5}(?: \d{1,7})?)"
-    # dotted ICD-9 (3 digits . 1-2)
-    r"|(?P<dot>\d{2}\.\d{1,2})"
-    # plain digit runs (3 to 19), or 4 digits + F/T (CPT category II/III)
-    r"|(?P<digits>\d{2,18}|\d{3}[FT])"
-    r")"
-    # letter + digit + alnum (ICD-10-CM, ICD-9 V/E codes, HCPCS)
-    r"|(?<=[A-Z])(?=[0-9])"
-    + _B
-    + r"(?P<alnum>\d[0-9A-Z](?:[0-9A-Z]?\.[0-9A-Z]{1,4}|[0-9A-Z]{1,4})?)"
-    r")" + _R,
-    re.ASCII,
-)
+# The candidate shapes (dashed/spaced digit groups, digit runs, dotted ICD-9 codes, letter +
+# digit codes) and how they are found fast are in :mod:`client.policy.shapes`.
 
 # Supporting keywords, lower case; a trailing "*" allows the word to go on ("diagnos*").
 # Matched with str.find on the lower-cased text (C speed), whole words only.
@@ -269,6 +252,9 @@ def _card_brand_ok(d: str) -> bool:
 
 
 def _ssn_ok(d: str) -> bool:
+    # python-stdnum's rules; the cheap ones first (most 9-digit numbers fail one of them)
+    if d[3:5] == "00" or d[5:] == "0000" or d[0] == "9" or d[:3] in ("000", "666"):
+        return False
     return us_ssn.is_valid(d)
 
 
@@ -276,14 +262,14 @@ def _rtn_ok(d: str) -> bool:
     two = int(d[:2])
     if not (two <= 12 or 21 <= two <= 32 or 61 <= two <= 72 or two == 80):
         return False
-    return us_rtn.is_valid(d)
+    # = us_rtn.is_valid(d) for 9 ASCII digits, without its cleaning
+    return us_rtn.calc_check_digit(d[:-1]) == d[-1]
 
 
 # ------------------------------------------------------------------------------ scanning
 
 
-@dataclass(frozen=True)
-class _Cand:
+class _Cand(NamedTuple):
     type: str
     start: int
     end: int
@@ -319,8 +305,9 @@ class _DocWords:
     their candidates outright in documents that never name them.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, indexed: bool = False) -> None:
         self.text = text
+        self.indexed = indexed  # keywords nearby are looked up in an index: skip this
         self._lowered: str | None = None
         self._seen: dict[str, bool] = {}
 
@@ -331,6 +318,8 @@ class _DocWords:
         return self._lowered
 
     def mention(self, t: str) -> bool:
+        if self.indexed:
+            return True
         got = self._seen.get(t)
         if got is None:
             low = self.lowered
@@ -339,14 +328,12 @@ class _DocWords:
         return got
 
 
-def _classify(text: str, m: re.Match[str], out: list[_Cand], doc: _DocWords) -> None:
-    kind = m.lastgroup
-    s, e = m.span()
-    tok = m.group()
+def _classify(text: str, kind: str, s: int, e: int, out: list[_Cand], doc: _DocWords) -> None:
+    tok = text[s:e]
     if kind == "dash" or kind == "space":
         sep = "-" if kind == "dash" else " "
         groups = tok.split(sep)
-        shape = tuple(len(g) for g in groups)
+        shape = tuple(map(len, groups))
         digits = "".join(groups)
         if shape == (3, 2, 4):
             if _ssn_ok(digits):
@@ -381,8 +368,6 @@ def _classify(text: str, m: re.Match[str], out: list[_Cand], doc: _DocWords) -> 
                 out.append(_Cand("credit-card", s, e, _M, _H))
             return
         if n == 5:
-            if not (doc.mention("cpt") or doc.mention("icd-9-cm")):
-                return
             if _negative_label(text, s) or _unit_after(text, e) or _state_before(text, s):
                 return
             if not tok.isdigit() or 100 <= int(tok) <= 99607:
@@ -390,7 +375,7 @@ def _classify(text: str, m: re.Match[str], out: list[_Cand], doc: _DocWords) -> 
             if tok in icd9cm_codes():
                 out.append(_Cand("icd-9-cm", s, e, None, None, _H))
             return
-        if n == 3 and doc.mention("icd-9-cm"):  # an ICD-9-CM category ("ICD-9 250")
+        if n == 3:  # an ICD-9-CM category ("ICD-9 250")
             if text[s - 1 : s] == "(" or text[e : e + 1] == ")":  # (555) area codes
                 return
             if tok in icd9cm_codes() and not _negative_label(text, s) and not _unit_after(text, e):
@@ -438,24 +423,84 @@ def _keyword_near(lowered: str, words: Sequence[str], start: int, end: int) -> b
     return False
 
 
+# every keyword, each once (ids for the keyword index are positions in this tuple)
+_WORDS: tuple[str, ...] = tuple(dict.fromkeys(w for ws in _KEYWORDS.values() for w in ws))
+_IDS = ids_of(_WORDS, _KEYWORDS)
+_STRONG_IDS = ids_of(_WORDS, _STRONG)
+# the candidates dropped without a keyword nearby (shapes.GATED, SHORT3), and the keywords
+# that can save them: 3 digits (an ICD-9-CM category: "ICD" only), 5 digits or 4 digits +
+# F/T (CPT, ICD-9-CM), ddd.dd (ICD-9-CM)
+_GATES: dict[str, tuple[tuple[str, ...], frozenset[int]]] = {
+    "d3": (("icd-9-cm",), _STRONG_IDS["icd-9-cm"]),
+    "d5": (("cpt", "icd-9-cm"), _IDS["cpt"] | _STRONG_IDS["icd-9-cm"]),
+    "dot": (("icd-9-cm",), _IDS["icd-9-cm"]),
+}
+
+
+def _candidates(
+    text: str, cls: bytes, index: KeywordIndex | None, doc: _DocWords
+) -> list[tuple[int, int, str]]:
+    """(start, end, shape) of every candidate, in order of position (``cls``: the class
+    string of ``text``)."""
+    found = shapes.matches(shapes.ALWAYS, cls)
+    found += shapes.matches(shapes.ALNUM, cls)
+    spaced = [(s, e) for s, e, kind in found if kind == "space"]
+    n = len(text)
+    gates: dict[str, tuple[list[tuple[int, int]], list[int]]] = {}
+    for kind, (types, ids) in _GATES.items():
+        if index is not None:
+            wins = shapes.gated(*index.spans(ids), PROXIMITY, n)
+        elif any(doc.mention(t) for t in types):
+            wins = [(0, n)]
+        else:
+            wins = []
+        gates[kind] = (wins, [lo for lo, _ in wins])
+    union = shapes.merge(gates["d5"][0], gates["dot"][0], n=n)
+    for pattern, wins in ((shapes.GATED, union), (shapes.SHORT3, gates["d3"][0])):
+        for s, e, kind in shapes.matches_in(pattern, cls, wins, spaced):
+            if kind == "space":  # found by ALWAYS
+                continue
+            kwins, los = gates[kind]
+            # of 4 digits + a capital only F and T make a code
+            if shapes.inside(kwins, los, s) and (cls[e - 1] == 0x30 or text[e - 1] in "FT"):
+                found.append((s, e, "dot" if kind == "dot" else "digits"))
+    found.sort()
+    return found
+
+
 def scan_text(text: str, *, types: Iterable[str] | None = None) -> tuple[Finding, ...]:
     """Every finding in ``text``, in order of position (values are never kept)."""
     wanted = frozenset(types) if types is not None else frozenset(DETECTOR_TYPES)
+    cls = shapes.class_string(text)
+    if b"0" not in cls:  # every candidate has a digit
+        return ()
+    index = keyword_index(text, _WORDS)
     cands: list[_Cand] = []
-    doc = _DocWords(text)
-    for m in _CANDIDATES.finditer(text):
-        _classify(text, m, cands, doc)
+    doc = _DocWords(text, index is not None)
+    for s, e, kind in _candidates(text, cls, index, doc):
+        _classify(text, kind, s, e, cands, doc)
     cands = [c for c in cands if c.type in wanted]
     if not cands:
         return ()
-    lowered = doc.lowered
+    n = len(text)
     out: list[Finding] = []
     for c in cands:
-        near = _keyword_near(lowered, _KEYWORDS[c.type], c.start, c.end)
+        lo, hi = max(0, c.start - PROXIMITY), min(n, c.end + PROXIMITY)
+        if index is not None:
+            near = index.near(_IDS[c.type], lo, hi)
+            strong = c.strong is not None and near and index.near(_STRONG_IDS[c.type], lo, hi)
+        else:
+            lowered = doc.lowered
+            near = _keyword_near(lowered, _KEYWORDS[c.type], c.start, c.end)
+            strong = (
+                c.strong is not None
+                and near
+                and _keyword_near(lowered, _STRONG[c.type], c.start, c.end)
+            )
         conf: Confidence | None
         if not near:
             conf = c.bare
-        elif c.strong is not None and _keyword_near(lowered, _STRONG[c.type], c.start, c.end):
+        elif strong:
             conf = c.strong
         else:
             conf = c.kw
