@@ -5,24 +5,38 @@ Measures, in one run: MULTIAPPEND of N messages; a full header sync through Seal
 (``header_items``) in the same chunks on a second connection; and listing the folder from
 the local cache. Usage::
 
-    .venv/bin/python -m bench.imap [--messages 10000] [--rounds 5]
+    .venv/bin/python -m bench.imap [--messages 10000] [--rounds 5] [--profile]
 
 The raw and Sealmail runs alternate (median of ``--rounds``) after one untimed-for-ratio
 warm-up pass, so neither side gets Dovecot's cold header cache or a quieter moment.
+Sealmail's sync fetches the next chunk in a worker thread while the caller stores this
+one; ``--profile`` runs the same steps (imaplib ``UID FETCH``, ``parse_header_fetch``,
+``Cache.put_headers``) one after the other under cProfile, so one profile shows them all.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import imaplib
+import io
 import json
+import pstats
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from client.store.cache import Cache
-from client.transport.imap import CHUNK, connect, header_items
+from client.transport.imap import (
+    CHUNK,
+    HeaderRecord,
+    ImapSession,
+    connect,
+    header_items,
+    parse_header_fetch,
+)
 from client.transport.sync import sync_folder
 from tests.servers.rig import MailRig
 
@@ -40,10 +54,31 @@ def _messages(n: int) -> list[bytes]:
     ]
 
 
+def _profile(s: ImapSession, cache: Cache) -> str:
+    """cProfile of one header sync's steps, run serially (see the module docstring)."""
+    s.select("Bench", readonly=True)
+    spec = f"({' '.join(header_items(s.condstore))})"
+
+    def records() -> Iterator[HeaderRecord]:
+        uids = s.uids()
+        for i in range(0, len(uids), CHUNK):
+            _typ, data = s.client._imap.uid("FETCH", ",".join(map(str, uids[i : i + CHUNK])), spec)
+            yield from parse_header_fetch(data, need_modseq=s.condstore)
+
+    prof = cProfile.Profile()
+    prof.enable()
+    cache.put_headers(USER, "Bench", records())
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+    return out.getvalue()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=5, help="alternating raw/sync rounds")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the steps")
     args = ap.parse_args()
     out: dict[str, float | int] = {"messages": args.messages}
     with MailRig.start() as rig:
@@ -109,6 +144,10 @@ def main() -> None:
             assert len(rows) == args.messages
             out["resync_action"] = rep2.action  # type: ignore[assignment]
             cache.close()
+            if args.profile:
+                cache = Cache(Path(d) / "profile.sqlite")
+                print(_profile(s, cache))
+                cache.close()
         raw.logout()
         s.close()
     print(json.dumps(out, indent=2))

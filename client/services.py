@@ -44,21 +44,29 @@ from keystore.discovery import (
 from keystore.store import KeyInfo, Keystore
 
 if TYPE_CHECKING:
+    from client.drafts import DraftInfo, SavedDraft
+    from client.errors import TransportError
     from client.store.cache import Cache
     from client.transport.accounts import Account, AccountBook
     from client.transport.imap import ImapSession
     from client.transport.outbox import Entry, Outbox
     from client.transport.smtp import SmtpSession
     from client.transport.sync import FolderReport
+    from client.transport.watch import FolderWatcher, NewMail
 from keystore.wkd import WkdSettings
 
 if TYPE_CHECKING:
+    from client.errors import SealmailError
     from client.policy.audit import AuditRecord, VerifyResult
     from client.policy.decide import Hold, ProtectedCopy
     from client.policy.levels import Level
+    from client.policy.mtasts import MtaStsRecord
     from client.policy.orgpolicy import OrgPolicy
-    from client.policy.plan import Plan
+    from client.policy.plan import Original, Plan, TlsKnowledge
     from client.store.audit import AuditLog
+    from client.store.tlsknowledge import TlsKnowledgeStore
+    from client.transport.autoconfig import AutoconfigSources, Discovered
+    from client.transport.tlsknowledge import StsSources
 
 __all__ = ["KeystoreAccess", "Session"]
 
@@ -429,9 +437,10 @@ class Session:
             sender=sender,
             user_level=level,
             message_id=mid,
+            original=self.policy_original(raw),
         )
         status = self.policy_key_status(recipients, sender=sender, now=now)
-        return plan(draft, recipients, status, org_policy, now)
+        return plan(draft, recipients, status, org_policy, now, tls=self.tls_knowledge(recipients))
 
     def policy_decide(
         self,
@@ -642,6 +651,249 @@ class Session:
 
     def outbox_list(self) -> list[Entry]:
         return self.outbox().entries()
+
+    # ------------------------------------------------- TLS knowledge, replies
+    # What Sealmail knows about other domains (MTA-STS, user-added partners) and about the
+    # message a draft replies to: data for the pure planner (client.policy.plan).
+
+    def tls_store(self) -> TlsKnowledgeStore:
+        from client.store.tlsknowledge import FILE_NAME, TlsKnowledgeStore
+
+        return TlsKnowledgeStore(self.store.profile.file(FILE_NAME))
+
+    def tls_knowledge(self, recipients: Sequence[str]) -> TlsKnowledge:
+        """The stored TLS knowledge about the recipients' domains."""
+        domains = {a.rsplit("@", 1)[-1].strip().lower() for a in recipients if "@" in a}
+        return self.tls_store().knowledge(domains)
+
+    def tls_refresh(
+        self, domain: str, *, sources: StsSources, now: datetime, force: bool = False
+    ) -> MtaStsRecord:
+        """Check the domain's MTA-STS now; the record is stored, a failure too (then raised)."""
+        from client.policy.mtasts import MtaStsError
+        from client.transport.tlsknowledge import refresh_mta_sts
+
+        domain = domain.strip().lower().rstrip(".")
+        store = self.tls_store()
+        try:
+            record = refresh_mta_sts(domain, store.mta_sts(domain), sources, now=now, force=force)
+        except MtaStsError as exc:
+            store.put_error(domain, exc, now=now)
+            raise
+        store.put_mta_sts(record)
+        return record
+
+    def tls_refresh_recipients(
+        self, recipients: Sequence[str], *, sources: StsSources, now: datetime
+    ) -> dict[str, MtaStsRecord | SealmailError]:
+        """Best effort before planning (composer, outbox): refresh each recipient domain's
+        MTA-STS where nothing valid is stored or its id changed. Failures are recorded and
+        returned, never raised — a domain without a valid record simply escalates."""
+        from client.policy.mtasts import MtaStsError
+
+        out: dict[str, MtaStsRecord | SealmailError] = {}
+        for domain in sorted({a.rsplit("@", 1)[-1].lower() for a in recipients if "@" in a}):
+            try:
+                out[domain] = self.tls_refresh(domain, sources=sources, now=now)
+            except MtaStsError as exc:
+                out[domain] = exc
+        return out
+
+    def tls_partner(self, domain: str, *, present: bool, org_policy: OrgPolicy) -> frozenset[str]:
+        """Add (or remove) a partner domain of the user's own, if the policy allows it."""
+        from client.policy.errors import PolicyError
+
+        if present and not org_policy.user_may.add_partner_domains:
+            raise PolicyError(
+                f"the organisation policy does not let users add partner domains ({domain})",
+                hint="Ask IT to add the domain to partner_tls_domains in the policy.",
+            )
+        store = self.tls_store()
+        store.set_user_partner(domain.strip().lower().rstrip("."), present=present)
+        return store.user_partners()
+
+    def policy_original(self, raw: bytes) -> Original | None:
+        """How the message ``raw`` replies to or forwards arrived (from the local cache)."""
+        from client.policy.decide import classify_original, original_reference
+        from client.policy.plan import Original
+
+        ref = original_reference(raw)
+        if ref is None or not self.store.profile.file("cache.sqlite").exists():
+            return None
+        relation, mid = ref
+        import sqlite3
+
+        from client.policy.errors import PolicyError
+
+        try:
+            cache = self.cache()
+            try:
+                row = cache.db.execute(
+                    "SELECT account, folder, uid, sender, content_type FROM messages"
+                    " WHERE message_id IN (?, ?) LIMIT 1",
+                    (mid, mid.strip("<>")),
+                ).fetchone()
+                body = cache.body(row[0], row[1], row[2]) if row is not None else None
+            finally:
+                cache.close()
+        except sqlite3.Error as exc:  # fail closed: the reply rules cannot be checked
+            raise PolicyError(
+                f"cannot read the local cache to check the reply/forward rules: {exc}",
+                hint="Run `sealmail sync` to rebuild the cache, then send again.",
+            ) from exc
+        if row is None:
+            return None
+        level, envelope = classify_original(row[4] or "", body)
+        from email.utils import parseaddr
+
+        sender = parseaddr(row[3] or "")[1].lower() or None
+        return Original(relation, sender, level, envelope, mid)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------- drafts
+    # client.drafts decides the stored form (encrypted to the sender's own key when the
+    # plan protects the draft or the scanner found something) and does the IMAP work.
+
+    def _drafts_folder(self, imap: ImapSession, account: Account) -> str:
+        return imap.special_folder("\\Drafts", account.drafts_folder)
+
+    def drafts_save(
+        self, raw: bytes, *, email: str | None = None, draft_id: str | None = None
+    ) -> SavedDraft:
+        """Store a new version of a draft (replacing the older one); see client.drafts."""
+        from client import drafts
+
+        account = self.accounts().get(email)
+        did = draft_id or drafts.draft_id_of(raw) or self.rng(16).hex()
+        stored, encrypted = drafts.draft_form(
+            self, raw, did, policy=self.org_policy, now=self.clock(), rng=self.rng
+        )
+        with self.account_imap(account) as imap:
+            return drafts.save(
+                imap, self._drafts_folder(imap, account), stored, encrypted=encrypted
+            )
+
+    def drafts_list(self, email: str | None = None) -> list[DraftInfo]:
+        from client import drafts
+
+        account = self.accounts().get(email)
+        with self.account_imap(account) as imap:
+            return drafts.list_drafts(imap, self._drafts_folder(imap, account))
+
+    def drafts_open(self, draft_id: str, *, email: str | None = None) -> bytes:
+        """The draft as written (decrypted in memory when stored encrypted)."""
+        from client import drafts
+
+        account = self.accounts().get(email)
+        with self.account_imap(account) as imap:
+            stored = drafts.fetch(imap, self._drafts_folder(imap, account), draft_id)
+        return drafts.reopen(self, stored, now=self.clock())
+
+    def drafts_delete(self, draft_id: str, *, email: str | None = None) -> list[int]:
+        from client import drafts
+
+        account = self.accounts().get(email)
+        with self.account_imap(account) as imap:
+            return drafts.delete(imap, self._drafts_folder(imap, account), [draft_id])
+
+    # ------------------------------------------------------- trust anchors
+    def keys_trust_ca(self, fingerprint: str, *, trust: bool = True) -> KeyInfo:
+        """Make a stored CA certificate a trust anchor (or stop trusting it).
+
+        To add a new CA, import its certificate with ``keys_import(..., trust=True)``.
+        """
+        info = self.store.get(fingerprint)
+        if info.kind != "x509" or not info.is_ca:
+            raise UsageError(
+                f"{fingerprint} is not a CA certificate",
+                hint="Only certificate authorities can be trusted; choose a CA certificate.",
+            )
+        return self.store.set_flags(info.fingerprint, trust_anchor=trust)
+
+    def keys_import_ca(self, data: bytes) -> list[KeyInfo]:
+        """Import CA certificate(s) as trust anchors; refuses a file without a CA (so a
+        person's certificate never becomes an anchor by mistake) or with a private key."""
+        from keystore import certs
+
+        bundle = certs.parse_x509(data)
+        if bundle.identities or bundle.keys or not any(certs.is_ca(c) for c in bundle.certs):
+            raise UsageError(
+                "the file holds no CA certificate",
+                hint="Choose the certificate of the certificate authority itself "
+                "(it says CA:TRUE), not a person's certificate or a private key.",
+            )
+        return self.store.import_bytes(data, trust=True)
+
+    # ------------------------------------------------------- account wizard
+    def account_discover(self, email: str, sources: AutoconfigSources | None = None) -> Discovered:
+        """Autoconfiguration for ``email`` (as ``sealmail account add --auto``): the caller
+        shows :attr:`Discovered.weaknesses` and must get consent before storing anything
+        weaker than verified TLS (stored as STARTTLS, enforced before LOGIN)."""
+        from client.transport.autoconfig import discover
+
+        return discover(email, sources)
+
+    # ------------------------------------------------------- user preferences
+    def preferences(self) -> dict[str, Any]:
+        """The user's own settings (``preferences.json`` in the profile; no secrets)."""
+        import json
+
+        path = self.store.profile.file("preferences.json")
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def set_preferences(self, prefs: dict[str, Any]) -> dict[str, Any]:
+        """Store the user's settings (atomically); what the policy forbids is never applied:
+        :meth:`current_org_policy` always decides over them."""
+        import json
+
+        path = self.store.profile.file("preferences.json")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(prefs, indent=2, sort_keys=True), "utf-8")
+        os.replace(tmp, path)
+        return prefs
+
+    # ------------------------------------------------------------- new-mail watch
+    def watch_folder(
+        self,
+        on_new: Callable[[NewMail], None],
+        *,
+        email: str | None = None,
+        folder: str = "INBOX",
+        on_error: Callable[[TransportError], None] | None = None,
+    ) -> FolderWatcher:
+        """A new-mail watcher (IMAP IDLE, reconnecting) for ``folder``, not yet started.
+
+        Mail newer than the cache's copy of the folder is reported (all new mail since the
+        last sync); ``on_new`` runs on the watcher's thread. Call ``.start()``/``.stop()``.
+        """
+        from client.transport.imap import connect
+        from client.transport.watch import FolderWatcher
+
+        account = self.accounts().get(email)
+        password = self.accounts().password(account)  # read here, not on the worker thread
+        cache = self.cache()
+        try:
+            known = cache.folder(account.email, folder)
+        finally:
+            cache.close()
+        return FolderWatcher(
+            lambda: connect(
+                account.imap_host,
+                account.imap_port,
+                security=account.imap_security,
+                username=account.username,
+                password=password,
+                ca_file=account.ca_file,
+            ),
+            folder,
+            on_new,
+            since_uid=known.uidnext if known and known.uidvalidity else None,
+            uidvalidity=known.uidvalidity if known else None,
+            on_error=on_error,
+        )
 
 
 def _set_field(raw: bytes, name: str, value: str) -> bytes:

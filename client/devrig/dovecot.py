@@ -21,10 +21,12 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -278,11 +280,60 @@ service stats {{
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
 
+    def restart(self, while_down: Callable[[], object] | None = None) -> None:
+        """Stop the server process and start it again: same ports, configuration and mail.
+
+        Its clients see their connections end (``* BYE``); ``while_down`` runs while
+        nothing listens. Returns when every listener answers again.
+        """
+        assert self._proc is not None and self.directory is not None, "not started"
+        # like a service manager's restart: the whole process tree, not just the master
+        # (its imap processes would otherwise keep serving their clients for a while)
+        children = _children(self._proc.pid)
+        self._proc.terminate()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        if while_down is not None:
+            while_down()
+        kwargs: dict[str, object] = {}
+        if self._owner is not None:
+            kwargs = {"user": self._owner[0], "group": self._owner[1], "extra_groups": []}
+        self._proc = subprocess.Popen(  # type: ignore[call-overload]
+            [_find_dovecot(), "-F", "-c", str(self.directory / "dovecot.conf")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=self.directory,
+            **kwargs,
+        )
+        self._wait_ready()
+
     def __enter__(self) -> Dovecot:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc; empty where there is none)."""
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = (entry / "stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry.name))
+    return out
 
 
 def _group_name(gid: int) -> str:

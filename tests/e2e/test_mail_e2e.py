@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from client.services import Session
 from client.transport.accounts import Account
+from client.transport.imap import CHUNK, connect, header_items
 from tests.conftest import Cli
 from tests.servers.rig import MailRig
 
@@ -203,4 +205,73 @@ def test_uidvalidity_change_resets_cache(mail_rig: MailRig, tmp_path: Path) -> N
         assert [m.subject for m in cache.list(user, folder)] == ["two"]
         cache.close()
     finally:
+        s.close()
+
+
+def test_fetch_headers_matches_imapclient_and_stops_cleanly(mail_rig: MailRig) -> None:
+    """The header sync reads what imapclient reads, across chunks, and an early stop is clean."""
+    user = "carol@example.test"
+    folder = f"Hdr{uuid.uuid4().hex[:6]}"
+    odd = [
+        b"Subject: =?utf-8?q?Bl=C3=BCtwerte?=\r\nFrom: a@example.test\r\n\r\nx\r\n",
+        b"Subject: folded\r\n over two lines\r\nContent-Type: multipart/signed; p=1\r\n\r\nx\r\n",
+        "Subject: 8-bit ü\r\nTo: b@example.test\r\n\r\nx\r\n".encode(),
+        b"X-Only: no listed fields at all\r\n\r\nx\r\n",
+    ]
+    msgs = odd + [_message(user, user, f"n{i}", "b") for i in range(CHUNK + 100 - len(odd))]
+    s = connect(
+        "127.0.0.1",
+        mail_rig.imaps_port,
+        security="tls",
+        username=user,
+        password=mail_rig.password(user),
+        ca_file=str(mail_rig.ca_file),
+    )
+    ref = mail_rig.imap(user)
+    try:
+        s.create_folder(folder)
+        s.multiappend(folder, msgs)
+        s.select(folder)
+        uids = s.uids()
+        assert len(uids) == len(msgs) > CHUNK
+        s.add_flags(uids[::7], ["\\Flagged", "$Label1"])
+        got = list(s.fetch_headers(uids))
+
+        ref.normalise_times = False
+        ref.select_folder(folder, readonly=True)
+        key = header_items(True)[-2].replace(".PEEK", "").encode()
+        want = []
+        for i in range(0, len(uids), CHUNK):
+            data = ref.fetch(uids[i : i + CHUNK], list(header_items(True)))
+            for uid in sorted(data):
+                d = data[uid]
+                want.append(
+                    (
+                        uid,
+                        {f.decode() for f in d[b"FLAGS"]} - {"\\Recent"},
+                        d[b"RFC822.SIZE"],
+                        d[b"INTERNALDATE"],
+                        d[b"MODSEQ"][0],
+                        d[key],
+                    )
+                )
+        assert [
+            (r.uid, set(r.flags) - {"\\Recent"}, r.size, r.internaldate, r.modseq, r.headers)
+            for r in got
+        ] == want
+        assert got[1].content_type == "multipart/signed" and got[3].content_type == "text/plain"
+
+        # an early stop waits for the command in flight; the connection stays in step
+        it = s.fetch_headers(uids)
+        first = [next(it).uid for _ in range(3)]
+        it.close()
+        assert first == uids[:3]
+        assert not [t for t in threading.enumerate() if t.name == "imap-fetch-headers"]
+        s.noop()
+        assert s.uids() == uids
+        # duplicates and UIDs that do not exist (an empty FETCH answer)
+        assert [r.uid for r in s.fetch_headers([uids[0], uids[0], 10**9])] == [uids[0]]
+        assert list(s.fetch_headers([10**9])) == []
+    finally:
+        ref.logout()
         s.close()
