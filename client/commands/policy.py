@@ -1,4 +1,11 @@
-"""``sealmail policy``: scan content, plan protection, validate an organisation policy."""
+"""``sealmail policy``: scan content, plan protection, validate an organisation policy.
+
+``sealmail policy tls DOMAIN [--refresh] --json`` shows what the profile knows about a
+recipient domain's TLS (MTA-STS record, partner lists) and whether it meets
+``tls-required``; ``sealmail policy partner add|remove|list`` manages the user's own
+partner domains (only where the organisation policy's ``user_may.add_partner_domains``
+allows adding).
+"""
 
 from __future__ import annotations
 
@@ -102,6 +109,93 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sts_sources(args: argparse.Namespace) -> Any:
+    from client.commands.account import _resolve
+    from client.errors import UsageError
+    from client.transport.dns import DnsResolver
+    from client.transport.tlsknowledge import StsSources
+
+    dns = DnsResolver(timeout=args.timeout)
+    if args.dns:
+        host, sep, port = args.dns.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UsageError(f"bad --dns {args.dns!r}; expected ADDRESS:PORT")
+        dns = DnsResolver((host.strip("[]"),), int(port), timeout=args.timeout)
+    return StsSources(
+        dns=dns, ca_file=args.ca_file, resolve=_resolve(args.resolve or []), timeout=args.timeout
+    )
+
+
+def _mx_hosts(domain: str, record: Any, sources: Any) -> list[dict[str, Any]] | str:
+    """The domain's MX hosts now, each matched against the policy (for information)."""
+    from client.policy.mtasts import mx_matches
+    from client.transport.dns import DnsError
+
+    try:
+        hosts = sources.dns.mx(domain)
+    except DnsError as exc:
+        return f"MX look-up failed: {exc}"
+    return [
+        {"host": h, "preference": p, "matches_policy": any(mx_matches(m, h) for m in record.mx)}
+        for p, h in hosts
+    ]
+
+
+def cmd_tls(args: argparse.Namespace) -> int:
+    from client.policy.plan import TlsKnowledge, tls_basis
+
+    domain = args.domain.strip().lower().rstrip(".")
+    org = _org_policy(args)
+    when = now()
+    s = session(args)
+    store = s.tls_store()
+    record = store.mta_sts(domain)
+    mx_hosts = None
+    if args.refresh or record is None:
+        sources = _sts_sources(args)
+        record = s.tls_refresh(domain, sources=sources, now=when, force=args.refresh)
+        mx_hosts = _mx_hosts(domain, record, sources)
+    knowledge = TlsKnowledge({domain: record}, store.user_partners())
+    basis = tls_basis(f"x@{domain}", org, knowledge, when)
+    out = {
+        "domain": domain,
+        "mta_sts": record.to_json(when),
+        "last_error": store.last_error(domain),
+        "meets_tls_required": basis is not None,
+        "basis": basis,
+    }
+    if mx_hosts is not None:
+        out["mx_hosts"] = mx_hosts
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{domain}: {record.describe()}; MX {', '.join(record.mx) or '-'}")
+        print(f"tls-required: {'met (' + basis + ')' if basis else 'not met (escalates)'}")
+    return 0
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    org = _org_policy(args)
+    s = session(args)
+    if args.action == "list":
+        domains = s.tls_store().user_partners()
+    else:
+        if not args.domain:
+            from client.errors import UsageError
+
+            raise UsageError(f"`policy partner {args.action}` needs a DOMAIN")
+        domains = s.tls_partner(args.domain, present=args.action == "add", org_policy=org)
+    counted = org.user_may.add_partner_domains
+    if args.json:
+        print_json({"user_partner_domains": sorted(domains), "counted_by_policy": counted})
+    else:
+        for d in sorted(domains):
+            print(d)
+        if not counted:
+            print("(the organisation policy does not count user-added partner domains)")
+    return 0
+
+
 def register(sub: Any) -> None:
     pol = sub.add_parser("policy", help="protection policy: scan, plan, validate")
     ps = pol.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
@@ -124,3 +218,21 @@ def register(sub: Any) -> None:
     va.set_defaults(func=cmd_validate)
     sh = ps.add_parser("schema", help="print the organisation policy's JSON Schema")
     sh.set_defaults(func=cmd_schema)
+    tl = ps.add_parser("tls", help="what is known about a domain's TLS (MTA-STS, partners)")
+    tl.add_argument("domain", metavar="DOMAIN")
+    tl.add_argument("--refresh", action="store_true", help="fetch the MTA-STS policy again now")
+    tl.add_argument("--policy", metavar="FILE", help="organisation policy (default: managed)")
+    tl.add_argument("--dns", metavar="ADDRESS:PORT", help="ask this DNS server (default: system)")
+    tl.add_argument(
+        "--resolve", action="append", metavar="HOST:ADDRESS:PORT", help="connect HOST there"
+    )
+    tl.add_argument("--ca-file", metavar="PEM", help="trust only this CA for HTTPS")
+    tl.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(func=cmd_tls)
+    pa = ps.add_parser("partner", help="your own partner domains (if the policy allows)")
+    pa.add_argument("action", choices=["add", "remove", "list"])
+    pa.add_argument("domain", metavar="DOMAIN", nargs="?")
+    pa.add_argument("--policy", metavar="FILE", help="organisation policy (default: managed)")
+    pa.add_argument("--json", action="store_true")
+    pa.set_defaults(func=cmd_partner)

@@ -26,6 +26,13 @@ envelope recipient gets a copy of their own too. Envelopes are made by an
 the message a Hold.
 This module does no I/O itself: keys come from ``session``'s keystore, the audit append is
 the session's shell, time and randomness are parameters.
+
+Facts the planner needs beyond the message come from the session as data: the TLS
+knowledge about the recipients' domains (``session.tls_knowledge``: MTA-STS records and
+user-added partner domains from the profile) and, for a reply or forward, how the original
+message arrived (``session.policy_original``: looked up by :func:`original_reference` in the
+local cache and classified by :func:`classify_original`). Without a cached original there
+is no reply/forward fact: the content rules (scanner, tags) still apply.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from client.crypto.recipes import protect
 from client.policy.extract import message_text
 from client.policy.levels import Level
 from client.policy.orgpolicy import OrgPolicy
-from client.policy.plan import Draft, Fix, Method, Plan, RecipientPlan, plan
+from client.policy.plan import Draft, Fix, Method, Original, Plan, RecipientPlan, plan
 from client.policy.scan import scan_text
 
 if TYPE_CHECKING:
@@ -56,9 +63,11 @@ __all__ = [
     "EnvelopeMaker",
     "Hold",
     "ProtectedCopy",
+    "classify_original",
     "decide_and_protect",
     "message_bcc",
     "message_facts",
+    "original_reference",
     "replace_subject",
     "requested_level",
     "strip_transport_fields",
@@ -142,6 +151,45 @@ def message_bcc(raw: bytes) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a.strip().lower() for _, a in getaddresses(values) if "@" in a))
 
 
+_MSGID = re.compile(r"<[^<>\s]+>")
+_ENCRYPTED_TYPES = ("multipart/encrypted", "application/pkcs7-mime", "application/x-pkcs7-mime")
+
+
+def original_reference(raw: bytes) -> tuple[str, str] | None:
+    """("forward" | "reply", Message-ID) of the message ``raw`` forwards or replies to.
+
+    A forward is marked by ``X-Forwarded-Message-Id`` (as Thunderbird writes it), a reply by
+    ``In-Reply-To`` (else the last ``References`` entry).
+    """
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    for field, relation in (
+        ("X-Forwarded-Message-Id", "forward"),
+        ("In-Reply-To", "reply"),
+        ("References", "reply"),
+    ):
+        ids = _MSGID.findall(str(msg.get(field) or ""))
+        if ids:
+            return relation, ids[0] if field != "References" else ids[-1]
+    return None
+
+
+def classify_original(content_type: str, body: bytes | None) -> tuple[Level, bool]:
+    """(level it arrived at, whether it was a password envelope) of a cached message."""
+    ctype = content_type.lower()
+    if ctype in _ENCRYPTED_TYPES:
+        return Level.ENCRYPTED, False
+    if body is not None and ctype.startswith("multipart/"):
+        from client.policy.envelopemail import ENVELOPE_FILENAME
+
+        msg = email.message_from_bytes(body, policy=email.policy.compat32)
+        for part in msg.walk():
+            if part.get_filename() == ENVELOPE_FILENAME:
+                return Level.ENCRYPTED, True
+    if ctype == "multipart/signed":
+        return Level.SIGNED, False
+    return Level.TLS, False
+
+
 def requested_level(raw: bytes) -> Level | None:
     """The level stored in :data:`LEVEL_HEADER`, if any (an unknown name raises)."""
     msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
@@ -220,11 +268,17 @@ def decide_and_protect(
     scanned = message_text(raw_message)
     enabled = [t for t, r in org_policy.detectors.items() if r.enabled]
     findings = scan_text(scanned.text, types=enabled)
+    original: Original | None = session.policy_original(raw_message)
     draft = Draft.from_scan(
-        scanned, findings, sender=sender, user_level=level, message_id=message_id
+        scanned,
+        findings,
+        sender=sender,
+        user_level=level,
+        message_id=message_id,
+        original=original,
     )
     status = session.policy_key_status(recipients, sender=sender, now=now)
-    p = plan(draft, recipients, status, org_policy, now)
+    p = plan(draft, recipients, status, org_policy, now, tls=session.tls_knowledge(recipients))
     if not p.hold and envelope is None and any(g.method == "envelope" for g in p.groups):
         p = replace(
             p,

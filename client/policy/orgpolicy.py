@@ -116,9 +116,25 @@ SCHEMA: dict[str, Any] = {
         "reply_forward": {
             "type": "object",
             "additionalProperties": False,
+            "description": (
+                "Replies to and forwards of mail that arrived protected (encrypted or as a "
+                "password envelope) are always at least encrypted."
+            ),
             "properties": {
-                "envelope_replies": {"enum": ["sender", "sender-domain", "internal", "any"]},
-                "forward_envelopes": {"type": "boolean"},
+                "envelope_replies": {
+                    "enum": ["sender", "sender-domain", "internal", "any"],
+                    "description": (
+                        "Who a reply to protected mail may go to: its sender only; its "
+                        "sender's domain; its sender and the internal domains; anyone."
+                    ),
+                },
+                "forward_envelopes": {
+                    "type": "boolean",
+                    "description": (
+                        "Whether a message that arrived as a password envelope may be "
+                        "forwarded outside the internal domains."
+                    ),
+                },
             },
         },
         "user_may": {
@@ -128,7 +144,13 @@ SCHEMA: dict[str, Any] = {
                 "raise_level": {"type": "boolean"},
                 "use_subject_tags": {"type": "boolean"},
                 "use_envelopes": {"type": "boolean"},
-                "add_partner_domains": {"type": "boolean"},
+                "add_partner_domains": {
+                    "type": "boolean",
+                    "description": (
+                        "Whether partner domains a user adds (`sealmail policy partner add`) "
+                        "count as verified TLS for tls-required."
+                    ),
+                },
             },
         },
     },

@@ -17,10 +17,21 @@ the user's choice), the recipients, what the keystore knows about each of them a
    preference order, only if a key is valid now and, when signing, the sender can sign
    with that method), else a password envelope if allowed, else nothing; for ``signed``,
    the sender's signing method; for ``tls-required``, verified TLS to an internal or
-   partner domain, else escalation to encryption; for ``tls``, the transport.
-3. If any recipient has no method, the whole plan is ``hold`` (fail closed), with
+   partner domain (the organisation's list, or one the user added when the policy's
+   ``user_may.add_partner_domains`` allows it), or a domain whose MTA-STS policy
+   (:class:`TlsKnowledge`, passed in as data) is valid at ``now`` and in mode ``enforce``;
+   else escalation to encryption; for ``tls``, the transport.
+3. Replies and forwards (:attr:`Draft.original`, facts about the message replied to or
+   forwarded): protected (encrypted or envelope) content keeps encryption — the level is
+   raised to ``encrypted``; a reply to protected content may go only to the recipients
+   ``reply_forward.envelope_replies`` allows (``sender``: the original sender;
+   ``sender-domain``: the original sender's domain; ``internal``: the original sender and
+   internal domains; ``any``), a forward of an envelope only to internal domains unless
+   ``reply_forward.forward_envelopes``. The sender's own address is always allowed. A
+   recipient outside the rule gets no method (hold) with the reason and the fix.
+4. If any recipient has no method, the whole plan is ``hold`` (fail closed), with
    :class:`Fix` actions: import a key, use an envelope, remove the recipient.
-4. Recipients are grouped by method (:class:`CopyGroup`): one protected copy per group.
+5. Recipients are grouped by method (:class:`CopyGroup`): one protected copy per group.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from typing import Any, Literal
 
 from client.policy.extract import ScanText
 from client.policy.levels import Level
+from client.policy.mtasts import MtaStsRecord
 from client.policy.orgpolicy import OrgPolicy
 from client.policy.scan import Finding
 
@@ -42,13 +54,16 @@ __all__ = [
     "Fix",
     "KeyStatus",
     "Method",
+    "Original",
     "Plan",
     "Reason",
     "RecipientKeyStatus",
     "RecipientPlan",
+    "TlsKnowledge",
     "find_subject_tags",
     "plan",
     "strip_subject_tags",
+    "tls_basis",
 ]
 
 Method = Literal["tls", "tls-required", "smime", "pgp", "envelope"]
@@ -59,7 +74,8 @@ class Reason:
     """Why the level is what it is: a rule, or a finding (type and position, never value)."""
 
     rule: (
-        str  # minimum-level | user-level | user-level-ignored | subject-tag | finding | unreadable
+        str  # minimum-level | user-level | user-level-ignored | subject-tag | finding |
+        # unreadable | reply-to-protected | forward-of-protected
     )
     level: Level
     detail: str = ""
@@ -107,6 +123,29 @@ class KeyStatus:
 
 
 @dataclass(frozen=True)
+class TlsKnowledge:
+    """What the profile knows about recipient domains' TLS (see client.store.tlsknowledge)."""
+
+    mta_sts: Mapping[str, MtaStsRecord] = field(default_factory=dict)
+    user_partners: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Original:
+    """The message a draft replies to or forwards, as it arrived (from the local cache)."""
+
+    relation: Literal["reply", "forward"]
+    sender: str | None
+    level: Level  # how it was protected when it arrived
+    envelope: bool = False
+    message_id: str | None = None
+
+    @property
+    def protected(self) -> bool:
+        return self.envelope or self.level.encrypts
+
+
+@dataclass(frozen=True)
 class Draft:
     subject: str
     sender: str | None
@@ -114,6 +153,7 @@ class Draft:
     unreadable: tuple[str, ...] = ()
     user_level: Level | None = None
     message_id: str | None = None
+    original: Original | None = None
 
     @classmethod
     def from_scan(
@@ -124,6 +164,7 @@ class Draft:
         sender: str | None,
         user_level: Level | None = None,
         message_id: str | None = None,
+        original: Original | None = None,
     ) -> Draft:
         return cls(
             subject=scanned.subject,
@@ -132,6 +173,7 @@ class Draft:
             unreadable=scanned.unreadable,
             user_level=user_level,
             message_id=message_id,
+            original=original,
         )
 
 
@@ -261,6 +303,12 @@ def _message_level(draft: Draft, policy: OrgPolicy) -> tuple[Level, list[Reason]
         else:
             reasons.append(Reason("user-level", draft.user_level, "chosen by the sender"))
             level = level.raise_to(draft.user_level)
+    orig = draft.original
+    if orig is not None and orig.protected:
+        what = "an envelope" if orig.envelope else f"a message that arrived {orig.level.value}"
+        why = "reply-to-protected" if orig.relation == "reply" else "forward-of-protected"
+        reasons.append(Reason(why, Level.ENCRYPTED, f"{orig.relation} of {what}"))
+        level = level.raise_to(Level.ENCRYPTED)
     tags: tuple[str, ...] = ()
     if policy.user_may.use_subject_tags:
         tags = find_subject_tags(draft.subject, policy.subject_tags)
@@ -333,7 +381,71 @@ def _fixes(address: str, level: Level, keys: KeyStatus, policy: OrgPolicy) -> tu
     return tuple(fixes)
 
 
-def _recipient(address: str, level: Level, keys: KeyStatus, policy: OrgPolicy) -> RecipientPlan:
+def _domain(address: str | None) -> str:
+    return (address or "").rsplit("@", 1)[-1].lower()
+
+
+def _reply_forward_block(address: str, draft: Draft, policy: OrgPolicy) -> str | None:
+    """Why ``address`` may not receive this reply/forward of protected content, or None."""
+    orig = draft.original
+    if orig is None or not orig.protected or address == (draft.sender or "").lower():
+        return None
+    sender = (orig.sender or "").lower()
+    if orig.relation == "forward":
+        if not orig.envelope or policy.reply_forward.forward_envelopes:
+            return None
+        if policy.is_internal(address):
+            return None
+        return "the policy allows forwarding an envelope only inside the organisation"
+    rule = policy.reply_forward.envelope_replies
+    if rule == "any":
+        return None
+    if rule == "sender" and address == sender:
+        return None
+    if rule == "sender-domain" and sender and _domain(address) == _domain(sender):
+        return None
+    if rule == "internal" and (address == sender or policy.is_internal(address)):
+        return None
+    allowed = {
+        "sender": f"its sender ({sender or 'unknown'})",
+        "sender-domain": f"its sender's domain ({_domain(sender) or 'unknown'})",
+        "internal": f"its sender ({sender or 'unknown'}) and internal domains",
+    }[rule]
+    return f"the policy allows replies to protected mail only to {allowed}"
+
+
+def tls_basis(address: str, policy: OrgPolicy, tls: TlsKnowledge, now: datetime) -> str | None:
+    """Why ``address``'s domain meets ``tls-required``, or None."""
+    domain = _domain(address)
+    if policy.is_internal(address):
+        return "internal domain"
+    if policy.has_verified_tls(address):
+        return "partner list"
+    if policy.user_may.add_partner_domains and OrgPolicy._in(domain, tls.user_partners):
+        return "partner list (added by you)"
+    record = tls.mta_sts.get(domain)
+    if record is not None and record.enforcing(now):
+        return record.describe()
+    return None
+
+
+def _no_tls_basis(address: str, tls: TlsKnowledge, now: datetime) -> str:
+    record = tls.mta_sts.get(_domain(address))
+    if record is None:
+        return "not a verified-TLS domain"
+    if not record.valid(now):
+        return f"not a verified-TLS domain ({record.describe()} has expired)"
+    return f"not a verified-TLS domain ({record.describe()} does not enforce)"
+
+
+def _recipient(
+    address: str,
+    level: Level,
+    keys: KeyStatus,
+    policy: OrgPolicy,
+    tls: TlsKnowledge,
+    now: datetime,
+) -> RecipientPlan:
     if level.encrypts:
         method, why = _encryption_method(address, level, keys, policy)
         fixes = () if method is not None else _fixes(address, level, keys, policy)
@@ -350,13 +462,30 @@ def _recipient(address: str, level: Level, keys: KeyStatus, policy: OrgPolicy) -
             (Fix("create-own-key", address, "create or import your own signing key"),),
         )
     if level is Level.TLS_REQUIRED:
-        if policy.has_verified_tls(address):
-            return RecipientPlan(address, level, "tls-required", "internal or TLS-agreement domain")
+        basis = tls_basis(address, policy, tls, now)
+        if basis is not None:
+            return RecipientPlan(address, level, "tls-required", basis)
         method, why = _encryption_method(address, Level.ENCRYPTED, keys, policy)
-        why = f"not a verified-TLS domain, escalated: {why}"
+        why = f"{_no_tls_basis(address, tls, now)}, escalated: {why}"
         fixes = () if method is not None else _fixes(address, Level.ENCRYPTED, keys, policy)
         return RecipientPlan(address, Level.ENCRYPTED, method, why, fixes)
     return RecipientPlan(address, level, "tls", "verified TLS to the submission server")
+
+
+def _plan_one(
+    address: str,
+    draft: Draft,
+    level: Level,
+    keys: KeyStatus,
+    policy: OrgPolicy,
+    tls: TlsKnowledge,
+    now: datetime,
+) -> RecipientPlan:
+    blocked = _reply_forward_block(address, draft, policy)
+    if blocked is not None:
+        fix = Fix("remove-recipient", address, f"remove {address}: {blocked}")
+        return RecipientPlan(address, level, None, blocked, (fix,))
+    return _recipient(address, level, keys, policy, tls, now)
 
 
 def plan(
@@ -365,15 +494,18 @@ def plan(
     key_status: KeyStatus,
     org_policy: OrgPolicy,
     now: datetime,
+    *,
+    tls: TlsKnowledge | None = None,
 ) -> Plan:
     """Decide the level, and per recipient the method; ``hold`` if anyone is unreachable."""
+    tls = tls or TlsKnowledge()
     level, reasons, tags = _message_level(draft, org_policy)
     seen: list[str] = []
     for r in recipients:
         a = r.strip().lower()
         if a and a not in seen:
             seen.append(a)
-    per = tuple(_recipient(a, level, key_status, org_policy) for a in seen)
+    per = tuple(_plan_one(a, draft, level, key_status, org_policy, tls, now) for a in seen)
     groups: dict[tuple[Method, Level], list[str]] = {}
     for rp in per:
         if rp.method is not None:

@@ -6,7 +6,13 @@ Theory of operation
 
 1. ``https://autoconfig.<domain>/mail/config-v1.1.xml?emailaddress=<address>``
 2. ``https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml``
-3. well-known names, each probed with a *verified* TLS handshake: IMAP on
+3. as Thunderbird does, the domain's MX: the best MX host's registrable base domain (by
+   the Public Suffix List, ``publicsuffixlist``), when it differs from ``<domain>``, gets
+   the same two look-ups (``autoconfig.<base>/…`` and ``<base>/.well-known/…``) — how a
+   domain hosted by a provider finds the provider's settings. DNS goes through the
+   injected :attr:`AutoconfigSources.dns` (the system resolver by default); the answer is
+   marked :attr:`Discovered.via_mx` so callers can say where it came from.
+4. well-known names, each probed with a *verified* TLS handshake: IMAP on
    ``imap.<domain>:993`` / ``mail.<domain>:993`` (implicit TLS), SMTP on
    ``smtp.<domain>:465`` / ``mail.<domain>:465`` (implicit TLS) and ``:587`` (STARTTLS).
 
@@ -26,6 +32,7 @@ local server.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import re
 import socket
@@ -33,10 +40,11 @@ import ssl
 import urllib.parse
 import xml.etree.ElementTree as ET  # parsed only after DTDs are refused (_parse)
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from client.errors import TransportError
+from client.transport.dns import DnsError, DnsResolver
 from client.transport.tls import client_context
 from keystore.https import ResolvingHTTPSConnection
 
@@ -46,6 +54,7 @@ __all__ = [
     "Discovered",
     "ServerSetting",
     "autoconfig_urls",
+    "base_domain",
     "discover",
     "parse_config",
 ]
@@ -93,6 +102,7 @@ class Discovered:
     smtp: ServerSetting
     source: str  # the URL, or "well-known host names"
     tried: tuple[str, ...] = ()  # what failed before, with the reason
+    via_mx: str = ""  # "MX host -> base domain" when found through the domain's MX
 
     @property
     def weaknesses(self) -> tuple[str, ...]:
@@ -110,6 +120,7 @@ class Discovered:
             "smtp": self.smtp.to_json(),
             "weaknesses": list(self.weaknesses),
             "tried": list(self.tried),
+            "via_mx": self.via_mx or None,
         }
 
 
@@ -124,6 +135,7 @@ class AutoconfigSources:
     timeout: float = 10.0
     max_bytes: int = MAX_BYTES
     probe: bool = True
+    dns: DnsResolver | None = field(default_factory=DnsResolver)  # None: no MX step
 
 
 def _split(email: str) -> tuple[str, str]:
@@ -134,9 +146,10 @@ def _split(email: str) -> tuple[str, str]:
     return local, domain
 
 
-def autoconfig_urls(email: str) -> list[tuple[str, str]]:
-    """(host, path) of the autoconfig documents for ``email``, in order."""
-    _local, domain = _split(email)
+def autoconfig_urls(email: str, domain: str | None = None) -> list[tuple[str, str]]:
+    """(host, path) of the autoconfig documents for ``email`` (on ``domain``), in order."""
+    if domain is None:
+        _local, domain = _split(email)
     query = urllib.parse.urlencode({"emailaddress": email})
     return [
         (f"autoconfig.{domain}", f"/mail/config-v1.1.xml?{query}"),
@@ -293,11 +306,43 @@ def _well_known(email: str, sources: AutoconfigSources, tried: list[str]) -> Dis
     return None
 
 
-def discover(email: str, sources: AutoconfigSources | None = None) -> Discovered:
-    """The first configuration found for ``email``; :class:`AutoconfigError` if none."""
-    sources = sources or AutoconfigSources()
-    tried: list[str] = []
-    for host, path in autoconfig_urls(email):
+def base_domain(host: str) -> str | None:
+    """The registrable domain of ``host`` (Public Suffix List), or None for a suffix."""
+    base = _psl().privatesuffix(host.lower().rstrip("."))
+    return str(base) if base else None
+
+
+@functools.cache
+def _psl() -> Any:
+    from publicsuffixlist import PublicSuffixList  # ships its own copy of the list: offline
+
+    return PublicSuffixList()
+
+
+def mx_base_domain(domain: str, sources: AutoconfigSources, tried: list[str]) -> tuple[str, str]:
+    """(best MX host, its base domain) when that differs from ``domain``, else ("", "")."""
+    if sources.dns is None:
+        return "", ""
+    try:
+        records = sources.dns.mx(domain)
+    except DnsError as exc:
+        tried.append(f"MX {domain}: {exc}")
+        return "", ""
+    if not records:
+        tried.append(f"MX {domain}: none")
+        return "", ""
+    host = records[0][1]
+    base = base_domain(host) if _HOST.fullmatch(host) else None
+    if base is None or base == domain:
+        tried.append(f"MX {domain}: {host} is not in another registrable domain")
+        return "", ""
+    return host, base
+
+
+def _documents(
+    email: str, domain: str, sources: AutoconfigSources, tried: list[str]
+) -> Discovered | None:
+    for host, path in autoconfig_urls(email, domain):
         url = f"https://{host}{path}"
         try:
             found = parse_config(_fetch(host, path, sources), email, url)
@@ -305,6 +350,22 @@ def discover(email: str, sources: AutoconfigSources | None = None) -> Discovered
             tried.append(f"{url}: {exc}")
             continue
         return Discovered(found.email, found.imap, found.smtp, url, tuple(tried))
+    return None
+
+
+def discover(email: str, sources: AutoconfigSources | None = None) -> Discovered:
+    """The first configuration found for ``email``; :class:`AutoconfigError` if none."""
+    sources = sources or AutoconfigSources()
+    tried: list[str] = []
+    _local, domain = _split(email)
+    found_doc = _documents(email, domain, sources, tried)
+    if found_doc is not None:
+        return found_doc
+    mx_host, base = mx_base_domain(domain, sources, tried)
+    if base:
+        found_doc = _documents(email, base, sources, tried)
+        if found_doc is not None:
+            return replace(found_doc, via_mx=f"{mx_host} -> {base}")
     if sources.probe:
         found_wk = _well_known(email, sources, tried)
         if found_wk is not None:

@@ -118,7 +118,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.server.block is not None:
             self.server.block.wait(30)
         self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream")
+        ctype = self.server.content_types.get((host, self.path), "application/octet-stream")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -130,6 +131,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     content: dict[tuple[str, str], tuple[int, bytes]]
+    content_types: dict[tuple[str, str], str]
     requests: list[tuple[str, str]]
     block: threading.Event | None = None
 
@@ -143,6 +145,8 @@ class HttpsController:
     def __init__(self, cert: Path, key: Path) -> None:
         self.cert, self.key = cert, key
         self.content: dict[tuple[str, str], tuple[int, bytes]] = {}
+        #: Content-Type per (host, path); application/octet-stream when not given
+        self.content_types: dict[tuple[str, str], str] = {}
         self.requests: list[tuple[str, str]] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -156,6 +160,7 @@ class HttpsController:
             server.socket, server_side=True, do_handshake_on_connect=False
         )
         server.content = self.content
+        server.content_types = self.content_types
         server.requests = self.requests
         self._server = server
         self.port = server.server_address[1]

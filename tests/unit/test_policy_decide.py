@@ -187,3 +187,85 @@ def test_replace_subject_keeps_other_bytes() -> None:
     out = replace_subject(raw, "x y")
     assert out == b"From: a@b.example\r\nSubject: x y\r\nTo: c@d.example\r\n\r\nbody\r\n"
     assert b"=?utf-8?" in replace_subject(raw, "Befund für Müller")
+
+
+# ------------------------------------------- facts from the profile: cache, TLS knowledge
+
+
+def _cache_original(session: Session, mid: str, content_type: str, body: bytes) -> None:
+    from client.transport.imap import HeaderRecord
+
+    headers = f"From: Doc <doc@lab.example>\r\nMessage-ID: {mid}\r\nSubject: labs\r\n".encode()
+    cache = session.cache()
+    try:
+        cache.put_headers(
+            ALICE,
+            "INBOX",
+            [HeaderRecord(7, (), len(body), None, None, headers, content_type)],
+        )
+        cache.put_body(ALICE, "INBOX", 7, body)
+    finally:
+        cache.close()
+
+
+def _envelope_body() -> bytes:
+    return (
+        b"From: doc@lab.example\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\n\r\nDoc sent you a secure message.\r\n--b\r\n"
+        b'Content-Type: text/html\r\nContent-Disposition: attachment; filename="secure-message.html"'
+        b"\r\n\r\n<html></html>\r\n--b--\r\n"
+    )
+
+
+def test_reply_to_cached_envelope_is_limited_to_the_senders_domain(
+    tmp_path: Path, session: Session
+) -> None:
+    _cache_original(session, "<orig@lab.example>", "multipart/mixed", _envelope_body())
+    _contact(tmp_path, session, "doc@lab.example", "pgp")
+    _contact(tmp_path, session, "x@other.example", "pgp")
+    reply = _msg("doc@lab.example, x@other.example", "Re: labs", "Thanks.\n").replace(
+        b"Message-ID:", b"In-Reply-To: <orig@lab.example>\r\nMessage-ID:"
+    )
+    result = decide_and_protect(reply, session, DEFAULT_POLICY, now=NOW, rng=os.urandom)
+    assert isinstance(result, Hold)
+    assert result.plan.level is Level.ENCRYPTED  # no PHI, but the original was protected
+    assert any(r.rule == "reply-to-protected" for r in result.plan.reasons)
+    assert [r.address for r in result.plan.recipients if r.method is None] == ["x@other.example"]
+    assert "sender's domain (lab.example)" in result.reason
+    # only the sender's domain: goes out, encrypted
+    ok = decide_and_protect(
+        reply.replace(b", x@other.example", b""), session, DEFAULT_POLICY, now=NOW, rng=os.urandom
+    )
+    assert isinstance(ok, list) and [c.method for c in ok] == ["pgp"]
+    plan_json = session.policy_plan(reply, DEFAULT_POLICY, level=None, now=NOW).to_json()
+    assert plan_json["decision"] == "hold"
+
+
+def test_forward_of_cached_encrypted_mail_stays_encrypted(tmp_path: Path, session: Session) -> None:
+    _cache_original(session, "<enc@lab.example>", "application/pkcs7-mime", b"x" * 40)
+    _contact(tmp_path, session, "x@other.example", "smime")
+    fwd = _msg("x@other.example", "Fwd: labs", "See below.\n").replace(
+        b"Message-ID:", b"X-Forwarded-Message-Id: <enc@lab.example>\r\nMessage-ID:"
+    )
+    result = decide_and_protect(fwd, session, DEFAULT_POLICY, now=NOW, rng=os.urandom)
+    assert isinstance(result, list) and [(c.method, c.level) for c in result] == [
+        ("smime", Level.ENCRYPTED)
+    ]
+
+
+def test_mta_sts_knowledge_in_the_profile_meets_tls_required(session: Session) -> None:
+    from client.policy.mtasts import MtaStsRecord, parse_sts_policy
+
+    policy = parse_policy(
+        {"version": 1, "minimum_level": "tls-required", "password_envelopes": False}
+    )
+    raw = _msg("bob@partner.example", body="See you Tuesday.\n")
+    assert isinstance(decide_and_protect(raw, session, policy, now=NOW, rng=os.urandom), Hold)
+    body = b"version: STSv1\nmode: enforce\nmx: mx.partner.example\nmax_age: 604800\n"
+    record = MtaStsRecord.from_policy("partner.example", "i1", parse_sts_policy(body), NOW)
+    session.tls_store().put_mta_sts(record)
+    result = decide_and_protect(raw, session, policy, now=NOW, rng=os.urandom)
+    assert isinstance(result, list)
+    assert [(c.method, c.require_tls) for c in result] == [("tls-required", True)]
+    assert session.audit_verify().records[-1].methods == {"bob@partner.example": "tls-required"}

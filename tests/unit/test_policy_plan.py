@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from client.policy.errors import InvalidLevel, InvalidPolicy
 from client.policy.levels import Level
+from client.policy.mtasts import MtaStsRecord, parse_sts_policy
 from client.policy.orgpolicy import DEFAULT_POLICY, SCHEMA, parse_policy
 from client.policy.plan import (
     Draft,
     KeyStatus,
+    Original,
     RecipientKeyStatus,
+    TlsKnowledge,
     plan,
     strip_subject_tags,
 )
@@ -156,3 +159,123 @@ def test_subject_tags_case_insensitive_anywhere() -> None:
 
 def test_no_recipients_is_hold() -> None:
     assert _plan(Draft("x", None), [], KeyStatus({})).hold
+
+
+# ------------------------------------------------------------ tls-required knowledge
+
+
+def _sts(domain: str, mode: str, fetched: datetime = NOW, max_age: int = 86400) -> MtaStsRecord:
+    body = f"version: STSv1\nmode: {mode}\nmx: mx.{domain}\nmax_age: {max_age}\n"
+    return MtaStsRecord.from_policy(domain, "abc123", parse_sts_policy(body.encode()), fetched)
+
+
+def _tls_plan(rcpts: list[str], tls: TlsKnowledge, **policy: object):  # type: ignore[no-untyped-def]
+    org = parse_policy(
+        {"version": 1, "minimum_level": "tls-required", "password_envelopes": False, **policy}
+    )
+    return plan(Draft("hi", "a@clinic.example"), rcpts, KeyStatus({}), org, NOW, tls=tls)
+
+
+def test_tls_required_met_by_mta_sts_enforce_with_reason() -> None:
+    tls = TlsKnowledge({"sts.example": _sts("sts.example", "enforce")})
+    p = _tls_plan(["b@sts.example", "c@lab.example"], tls, partner_tls_domains=["lab.example"])
+    assert not p.hold
+    by = {r.address: r for r in p.recipients}
+    assert by["b@sts.example"].method == "tls-required"
+    assert by["b@sts.example"].why == "MTA-STS enforce (id abc123, until 2026-06-02T00:00Z)"
+    assert by["c@lab.example"].why == "partner list"
+    assert {g.method for g in p.groups} == {"tls-required"}
+
+
+def test_tls_required_mta_sts_testing_expired_or_missing_fails_closed() -> None:
+    stale = NOW - timedelta(days=2)
+    tls = TlsKnowledge(
+        {
+            "test.example": _sts("test.example", "testing"),
+            "old.example": _sts("old.example", "enforce", fetched=stale),
+            "none.example": _sts("none.example", "none"),
+        }
+    )
+    p = _tls_plan(["a@test.example", "b@old.example", "c@none.example", "d@x.example"], tls)
+    assert p.hold and all(r.method is None for r in p.recipients)
+    assert all(r.level is Level.ENCRYPTED for r in p.recipients)  # escalated
+    whys = [r.why for r in p.recipients]
+    assert "does not enforce" in whys[0] and "has expired" in whys[1]
+    assert "does not enforce" in whys[2] and whys[3].startswith("not a verified-TLS domain,")
+
+
+def test_user_partner_domains_count_only_when_the_policy_allows() -> None:
+    tls = TlsKnowledge(user_partners=frozenset({"mine.example"}))
+    assert _tls_plan(["b@mine.example"], tls).hold
+    p = _tls_plan(["b@mine.example"], tls, user_may={"add_partner_domains": True})
+    assert not p.hold and p.recipients[0].why == "partner list (added by you)"
+
+
+# ------------------------------------------------------------------ reply / forward
+
+SENDER = "a@clinic.example"
+ENC_KEYS = KeyStatus(
+    {
+        a: RecipientKeyStatus(a, smime=True)
+        for a in ("doc@lab.example", "nurse@lab.example", "x@other.example", "c@clinic.example")
+    },
+    frozenset({"smime"}),
+)
+
+
+def _reply(rcpts: list[str], original: Original, **rf: object):  # type: ignore[no-untyped-def]
+    org = parse_policy({"version": 1, "internal_domains": ["clinic.example"], "reply_forward": rf})
+    draft = Draft("Re: labs", SENDER, original=original)
+    return plan(draft, rcpts, ENC_KEYS, org, NOW)
+
+
+ENVELOPE_IN = Original("reply", "doc@lab.example", Level.ENCRYPTED, envelope=True)
+
+
+def test_reply_to_protected_mail_is_encrypted_and_limited_to_sender_domain() -> None:
+    p = _reply(["doc@lab.example", "nurse@lab.example", SENDER], ENVELOPE_IN)
+    assert not p.hold and p.level is Level.ENCRYPTED
+    assert any(r.rule == "reply-to-protected" for r in p.reasons)
+    p = _reply(["doc@lab.example", "x@other.example"], ENVELOPE_IN)
+    assert p.hold
+    blocked = {r.address: r for r in p.recipients if r.method is None}
+    assert list(blocked) == ["x@other.example"]
+    assert "only to its sender's domain (lab.example)" in blocked["x@other.example"].why
+    assert [f.action for f in p.fixes] == ["remove-recipient"]
+
+
+def test_reply_rules_sender_internal_any() -> None:
+    rcpts = ["doc@lab.example", "nurse@lab.example", "c@clinic.example", "x@other.example"]
+
+    def blocked(rule: str) -> list[str]:
+        p = _reply(rcpts, ENVELOPE_IN, envelope_replies=rule)
+        return [r.address for r in p.recipients if r.method is None]
+
+    assert blocked("sender") == rcpts[1:]
+    assert blocked("sender-domain") == rcpts[2:]
+    assert blocked("internal") == ["nurse@lab.example", "x@other.example"]
+    assert blocked("any") == []
+
+
+def test_reply_to_unprotected_mail_is_not_restricted() -> None:
+    plain = Original("reply", "doc@lab.example", Level.TLS)
+    p = _reply(["x@other.example"], plain)
+    assert not p.hold and p.level is Level.TLS
+
+
+def test_forward_of_protected_keeps_encryption_and_envelopes_stay_inside() -> None:
+    fwd = Original("forward", "doc@lab.example", Level.ENCRYPTED, envelope=True)
+    p = _reply(["c@clinic.example", "x@other.example"], fwd)
+    assert p.level is Level.ENCRYPTED and any(r.rule == "forward-of-protected" for r in p.reasons)
+    assert [r.address for r in p.recipients if r.method is None] == ["x@other.example"]
+    assert "only inside the organisation" in p.recipients[1].why
+    assert not _reply(["x@other.example"], fwd, forward_envelopes=True).hold
+    smime_in = Original("forward", "doc@lab.example", Level.ENCRYPTED_SIGNED)
+    p = _reply(["x@other.example"], smime_in)
+    assert not p.hold and p.level is Level.ENCRYPTED and p.recipients[0].method == "smime"
+
+
+def test_example_policy_reply_rules_and_user_overrides() -> None:
+    p = parse_policy((REPO / "packaging/policy/example-clinic.json").read_bytes())
+    assert p.reply_forward.envelope_replies == "sender-domain"
+    assert not p.reply_forward.forward_envelopes and not p.user_may.add_partner_domains

@@ -17,10 +17,13 @@ from client.transport.autoconfig import (
     AutoconfigError,
     AutoconfigSources,
     autoconfig_urls,
+    base_domain,
     discover,
     parse_config,
 )
+from client.transport.dns import DnsResolver
 from tests.conftest import Cli
+from tests.servers.dns import DnsServer
 from tests.servers.https import HttpsController, TestCA
 from tests.servers.rig import MailRig
 
@@ -31,6 +34,8 @@ HOSTS = [
     "imap.example.test",
     "smtp.example.test",
     "mail.example.test",
+    "autoconfig.provider.test",  # the MX host's base domain (MX-based autoconfig)
+    "provider.test",
 ]
 AUTO, WELL_KNOWN = autoconfig_urls(EMAIL)
 
@@ -81,6 +86,7 @@ def server(tmp_path: Path, ca: TestCA) -> Iterator[HttpsController]:
 
 def _sources(server: HttpsController, ca_file: Path, **kw: object) -> AutoconfigSources:
     resolve = {h: ("127.0.0.1", server.port) for h in HOSTS}
+    kw.setdefault("dns", None)  # no MX step unless a test gives its loopback DNS server
     return AutoconfigSources(ca_file=str(ca_file), resolve=resolve, **kw)  # type: ignore[arg-type]
 
 
@@ -248,3 +254,89 @@ def test_cli_auto_account_syncs_against_dovecot(
     assert json.loads(res.text)["imap_port"] == mail_rig.imaps_port
     synced = json.loads(cli.ok("sync", "--json").text)
     assert synced, synced
+
+
+# ------------------------------------------------------------ MX-based autoconfig
+
+PROVIDER_AUTO, PROVIDER_WELL_KNOWN = autoconfig_urls(EMAIL, "provider.test")
+
+
+@pytest.fixture
+def dns() -> Iterator[DnsServer]:
+    with DnsServer(
+        {("example.test", "MX"): ["20 mx2.mail.provider.test.", "10 mx1.mail.provider.test."]}
+    ) as srv:
+        yield srv
+
+
+def _mx_sources(
+    server: HttpsController, ca_file: Path, dns: DnsServer, **kw: object
+) -> AutoconfigSources:
+    return _sources(server, ca_file, dns=DnsResolver(["127.0.0.1"], dns.port, timeout=5), **kw)
+
+
+def test_base_domain_uses_the_public_suffix_list() -> None:
+    assert base_domain("mx1.mail.protection.outlook.com") == "outlook.com"
+    assert base_domain("aspmx.l.google.com.") == "google.com"
+    assert base_domain("mx.a.b.co.uk") == "b.co.uk"
+    assert base_domain("co.uk") is None
+    assert base_domain("mx1.mail.provider.test") == "provider.test"
+
+
+def test_mx_base_domain_autoconfig_is_used(
+    server: HttpsController, ca_file: Path, dns: DnsServer
+) -> None:
+    server.content[PROVIDER_AUTO] = (200, _xml())
+    found = discover(EMAIL, _mx_sources(server, ca_file, dns, probe=False))
+    assert found.source == f"https://autoconfig.provider.test{PROVIDER_AUTO[1]}"
+    assert found.via_mx == "mx1.mail.provider.test -> provider.test"
+    assert "emailaddress=alice%40example.test" in PROVIDER_AUTO[1]
+    assert [h for h, _p in server.requests] == [
+        "autoconfig.example.test",
+        "example.test",
+        "autoconfig.provider.test",
+    ]
+    assert ("example.test", "MX") in dns.queries
+    assert found.to_json()["via_mx"] == "mx1.mail.provider.test -> provider.test"
+
+
+def test_mx_base_domain_well_known_and_own_document_first(
+    server: HttpsController, ca_file: Path, dns: DnsServer
+) -> None:
+    server.content[PROVIDER_WELL_KNOWN] = (200, _xml(smtp=("smtp.example.test", 587, "STARTTLS")))
+    found = discover(EMAIL, _mx_sources(server, ca_file, dns, probe=False))
+    assert found.source == "https://provider.test/.well-known/autoconfig/mail/config-v1.1.xml"
+    assert found.via_mx and found.smtp.security == "starttls"
+    server.content[AUTO] = (200, _xml())  # the domain's own document wins: no MX look-up
+    dns.queries.clear()
+    own = discover(EMAIL, _mx_sources(server, ca_file, dns, probe=False))
+    assert own.source.startswith("https://autoconfig.example.test/") and not own.via_mx
+    assert dns.queries == []
+
+
+def test_mx_in_the_same_domain_or_missing_adds_nothing(
+    server: HttpsController, ca_file: Path, dns: DnsServer
+) -> None:
+    dns.records[("example.test", "MX")] = ["10 mx.example.test."]
+    with pytest.raises(AutoconfigError) as err:
+        discover(EMAIL, _mx_sources(server, ca_file, dns, probe=False))
+    assert "not in another registrable domain" in str(err.value)
+    assert all(h.endswith("example.test") for h, _p in server.requests)
+    del dns.records[("example.test", "MX")]
+    dns.records[("example.test", "A")] = ["127.0.0.1"]
+    with pytest.raises(AutoconfigError, match="no MX record"):
+        discover(EMAIL, _mx_sources(server, ca_file, dns, probe=False))
+
+
+def test_mx_found_plaintext_is_still_flagged_and_bad_tls_refused(
+    server: HttpsController, ca_file: Path, dns: DnsServer, tmp_path: Path
+) -> None:
+    server.content[PROVIDER_AUTO] = (
+        200,
+        _xml(imap=("imap.provider.test", 143, "plain"), smtp=("smtp.provider.test", 25, "plain")),
+    )
+    found = discover(EMAIL, _mx_sources(server, ca_file, dns, probe=False))
+    assert found.via_mx and len(found.weaknesses) == 2  # callers ask before using it
+    other = TestCA(name="Other").write_ca(tmp_path / "other.pem")
+    with pytest.raises(AutoconfigError, match="certificate not valid"):
+        discover(EMAIL, _mx_sources(server, other, dns, probe=False))
