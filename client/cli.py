@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "sync",
     "send",
     "outbox",
+    "draft",
 )
 
 

@@ -17,6 +17,8 @@ Usage::
   protected message is selected and every message has been opened, saves a PNG of the
   window and exits. ``--screenshot-dir`` saves one PNG per demo message plus the key
   manager, the composer and the envelope opener (for reviewers).
+* Without ``--demo`` the profile's first account is opened over IMAP; a profile without an
+  account shows the account wizard (:mod:`ui.wizard`) at start.
 * ``SEALMAIL_TIMING=1`` prints the time from start to the first paint of the main window.
 """
 
@@ -207,8 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _compose(window, mailto)
 
         funnel.submit("build-demo", build_demo, on_success=built, on_failure=fail)
-    else:
-        from client.mailbox import LocalMailbox
+    elif args.file:  # double-clicked file: the opener alone, no account needed
         from client.services import Session
 
         try:
@@ -216,21 +217,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # no usable profile: say why, in a window
             fail(exc)
             return 1
-        if args.file:  # double-clicked file: the opener alone, no account needed
-            from ui.envelope import EnvelopeWindow
+        from ui.envelope import EnvelopeWindow
 
-            opener = EnvelopeWindow(session, funnel)
-            opener.open_path(args.file)
-            opener.installEventFilter(first_paint)
-            opener.show()
-            rc = app.exec()
-            funnel.wait_idle(10_000)
-            session.close()
-            return rc
+        opener = EnvelopeWindow(session, funnel)
+        opener.open_path(args.file)
+        opener.installEventFilter(first_paint)
+        opener.show()
+        rc = app.exec()
+        funnel.wait_idle(10_000)
+        session.close()
+        return rc
+    else:
+        # the services load and the profile opens in the worker: first paint does not wait
         window = MainWindow(None, None, funnel)
-        window.attach(session, LocalMailbox(session.store.profile.path / "mail"))
-        if mailto is not None:
-            _compose(window, mailto)
+        window.status.setText(i18n.tr("App", "Opening your profile…"))
+
+        def open_profile() -> Any:
+            from client.mailbox import ImapMailSource, LocalMailbox
+            from client.services import Session
+
+            session = Session.open(args.profile)
+            accounts = session.account_list()
+            if accounts:
+                return session, ImapMailSource(session, accounts[0].email), accounts[0].email
+            return session, LocalMailbox(session.store.profile.path / "mail"), ""
+
+        def profile_opened(result: Any) -> None:
+            session, source, email = result
+            sources.append(source)
+            if email:
+                window.account = email
+                window.setWindowTitle(f"{window.windowTitle()} — {email}")
+            window.attach(session, source)
+            if not email and not (args.screenshot or args.screenshot_dir):
+                window.add_account()  # no account yet: the wizard, at once
+            if mailto is not None:
+                _compose(window, mailto)
+
+        funnel.submit("open-session", open_profile, on_success=profile_opened, on_failure=fail)
 
     window.installEventFilter(first_paint)
     window.show()
@@ -243,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rc = app.exec()
     funnel.wait_idle(10_000)
+    if window.source is not None and window.source not in sources:
+        sources.append(window.source)  # e.g. the account the wizard added
     for source in sources:
         close = getattr(source, "close", None)
         if close is not None:

@@ -1,4 +1,4 @@
-"""The composer: To/Cc/Subject/body, attachments, the protection control, the PHI banner, send.
+"""The composer: To/Cc/Bcc, subject, plain or rich text, attachments, drafts, protection, send.
 
 Theory of operation
 -------------------
@@ -24,6 +24,15 @@ thread):
   :meth:`Session.send` queues and sends it (through the funnel) and the outcome is shown;
   a one-time envelope password the send result carries is shown once with a Copy button.
 
+Around that: To, Cc and Bcc complete addresses from the address book
+(:func:`client.outgoing.address_book`: contacts' keys, addresses seen in the cache); the
+body is plain text, or rich text when "Rich text" is ticked (sent as nh3-sanitised HTML
+with the plain text as alternative, :func:`client.outgoing.build_message`); files are
+attached by dialog or by dropping them on the list. **Save draft** (Ctrl+S, and an
+autosave while there are changes) goes through :meth:`Session.drafts_save` on the funnel:
+a draft the plan protects is stored encrypted to your own key, and without one it is
+refused and stays in this window only — nothing is ever written locally.
+
 Coordination with the send path (client/services.py, being wired by the transport/policy
 work): :func:`send_capabilities` is the one place that decides whether ``Session.send``
 applies the policy and makes password envelopes; :func:`envelope_passwords_of` is the one
@@ -38,35 +47,45 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import getaddresses, parseaddr
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFileDialog,
+    QCheckBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
     QRadioButton,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
+from client.drafts import DraftNeedsOwnKey, SavedDraft
 from client.errors import SealmailError
-from client.mailbox import build_plain
+from client.outgoing import DraftFields, address_book, build_message, parse_draft
 from client.policy.levels import Level
 from client.policy.orgpolicy import OrgPolicy
 from client.policy.plan import Fix, Plan, Reason, RecipientPlan
 from client.services import Session
 from ui.banner import BannerSpec, SecurityBanner
 from ui.banner import Level as BannerLevel
+from ui.completion import AddressCompleter, address_model
+from ui.fileopen import open_files, read_files
 from ui.i18n import tr
 from ui.workers import Funnel
 
@@ -371,6 +390,12 @@ class _DropList(QListWidget):
 class ComposerWindow(QWidget):
     plan_updated = Signal(object)  # Assessment
     send_done = Signal(object)  # SendOutcome or exception
+    draft_saved = Signal(object)  # SavedDraft or exception
+    draft_loaded = Signal(object)  # DraftFields or exception
+    addresses_loaded = Signal(list)
+
+    #: autosave interval (ms) while there are unsaved changes
+    AUTOSAVE_MS = 120_000
 
     def __init__(
         self,
@@ -392,6 +417,10 @@ class ComposerWindow(QWidget):
         self.user_level: Level | None = None
         self.files: list[tuple[str, bytes]] = []
         self._generation = 0
+        #: the id of this draft on the server (set by the first save or by open_draft)
+        self.draft_id: str | None = None
+        self.dirty = False
+        self._autosave_refused = False
         self.setWindowTitle(tr(CTX, "New message — Sealmail"))
         self.setAccessibleName(tr(CTX, "Message composer"))
         self.sender = QLineEdit(sender, self)
@@ -401,10 +430,41 @@ class ComposerWindow(QWidget):
         self.to.setPlaceholderText(tr(CTX, "name@example.org, …"))
         self.cc = QLineEdit(self)
         self.cc.setAccessibleName(tr(CTX, "Cc"))
+        self.bcc = QLineEdit(self)
+        self.bcc.setAccessibleName(tr(CTX, "Bcc"))
+        self.bcc.setToolTip(tr(CTX, "Blind copies: nobody sees these addresses"))
+        self.addresses = address_model()
+        self.completers = [
+            AddressCompleter(e, self.addresses) for e in (self.to, self.cc, self.bcc)
+        ]
         self.subject = QLineEdit(self)
         self.subject.setAccessibleName(tr(CTX, "Subject"))
-        self.body = QPlainTextEdit(self)
+        self.body = QTextEdit(self)
         self.body.setAccessibleName(tr(CTX, "Message text"))
+        self.body.setAcceptRichText(False)
+        self.rich = QCheckBox(tr(CTX, "Rich text"), self)
+        self.rich.setAccessibleName(tr(CTX, "Write rich text (HTML with a plain-text copy)"))
+        self.rich.toggled.connect(self._set_rich)
+        self.format_buttons: list[QPushButton] = []
+        for text, name, key, slot in (
+            ("B", tr(CTX, "Bold"), "Ctrl+B", self._bold),
+            ("I", tr(CTX, "Italic"), "Ctrl+I", self._italic),
+            ("U", tr(CTX, "Underline"), "Ctrl+U", self._underline),
+        ):
+            button = QPushButton(text, self)
+            button.setAccessibleName(name)
+            button.setToolTip(f"{name} ({key})")
+            button.setShortcut(QKeySequence(key))
+            button.setFixedWidth(28)
+            button.clicked.connect(slot)
+            button.setEnabled(False)
+            self.format_buttons.append(button)
+        self.save_button = QPushButton(tr(CTX, "Save draft"), self)
+        self.save_button.setAccessibleName(tr(CTX, "Save the draft (Ctrl+S)"))
+        self.save_button.setToolTip(tr(CTX, "Save draft (Ctrl+S)"))
+        self.save_button.clicked.connect(lambda: self.save_draft())
+        self.save_shortcut = QShortcut(QKeySequence.StandardKey.Save, self)
+        self.save_shortcut.activated.connect(lambda: self.save_draft())
         self.attachments = _DropList(self)
         self.attachments.setAccessibleName(tr(CTX, "Attachments"))
         self.attachments.setMaximumHeight(60)
@@ -412,6 +472,13 @@ class ComposerWindow(QWidget):
         attach = QPushButton(tr(CTX, "Attach…"), self)
         attach.setAccessibleName(tr(CTX, "Attach files"))
         attach.clicked.connect(self._attach_dialog)
+        self.remove_attachment = QPushButton(tr(CTX, "Remove"), self)
+        self.remove_attachment.setAccessibleName(tr(CTX, "Remove the selected attachment"))
+        self.remove_attachment.clicked.connect(self._remove_attachment)
+        self.remove_attachment.setEnabled(False)
+        self.attachments.currentRowChanged.connect(
+            lambda row: self.remove_attachment.setEnabled(row >= 0)
+        )
 
         # the protection control: the level the policy chose, raised with one click
         self.level_group = QButtonGroup(self)
@@ -432,6 +499,7 @@ class ComposerWindow(QWidget):
         self.raise_button.clicked.connect(self.raise_level)
         levels.addWidget(self.raise_button)
         levels.addStretch(1)
+        levels.addWidget(self.save_button)
         self.send_button = QPushButton(tr(CTX, "Send"), self)
         self.send_button.setAccessibleName(tr(CTX, "Send the message"))
         self.send_button.setDefault(True)
@@ -469,11 +537,18 @@ class ComposerWindow(QWidget):
         form.addRow(tr(CTX, "From:"), self.sender)
         form.addRow(tr(CTX, "To:"), self.to)
         form.addRow(tr(CTX, "Cc:"), self.cc)
+        form.addRow(tr(CTX, "Bcc:"), self.bcc)
         form.addRow(tr(CTX, "Subject:"), self.subject)
         files_row = QHBoxLayout()
         files_row.addWidget(QLabel(tr(CTX, "Attachments\n(drop files here):"), self))
         files_row.addWidget(self.attachments, 1)
         files_row.addWidget(attach)
+        files_row.addWidget(self.remove_attachment)
+        format_row = QHBoxLayout()
+        format_row.addWidget(self.rich)
+        for button in self.format_buttons:
+            format_row.addWidget(button)
+        format_row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(levels)
@@ -482,6 +557,7 @@ class ComposerWindow(QWidget):
         layout.addWidget(self.reach_list)
         layout.addWidget(self.result)
         layout.addWidget(self.password_row)
+        layout.addLayout(format_row)
         layout.addWidget(self.body, 1)
         layout.addLayout(files_row)
         self.resize(860, 680)
@@ -490,9 +566,14 @@ class ComposerWindow(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self.update_plan)
-        for edit in (self.to, self.cc, self.subject, self.sender):
-            edit.textChanged.connect(lambda _t: self._debounce.start())
-        self.body.textChanged.connect(self._debounce.start)
+        for edit in (self.to, self.cc, self.bcc, self.subject, self.sender):
+            edit.textChanged.connect(lambda _t: self._edited())
+        self.body.textChanged.connect(self._edited)
+        self._autosave = QTimer(self)
+        self._autosave.setInterval(self.AUTOSAVE_MS)
+        self._autosave.timeout.connect(self.autosave)
+        self._autosave.start()
+        self.load_addresses()
         self._show_level(Level.TLS, Level.TLS)
         self.why.setText(tr(CTX, "Checking the protection policy…"))
 
@@ -524,37 +605,221 @@ class ComposerWindow(QWidget):
                 button.setToolTip("")
         self.raise_button.setEnabled(level < LEVELS[-1])
 
+    def _edited(self) -> None:
+        self.dirty = True
+        self._debounce.start()
+
+    # -- address completion
+    def load_addresses(self) -> None:
+        session, account = self.session, parseaddr(self.sender.text())[1] or None
+
+        def loaded(found: list[str]) -> None:
+            self.addresses.setStringList(found)
+            self.addresses_loaded.emit(found)
+
+        self.funnel.submit(
+            "address-book",
+            lambda: address_book(session, account),
+            on_success=loaded,
+            on_failure=lambda _exc: None,  # completion is a convenience: no error box
+        )
+
+    # -- rich or plain text
+    def _set_rich(self, on: bool) -> None:
+        self.body.setAcceptRichText(on)
+        for button in self.format_buttons:
+            button.setEnabled(on)
+        if not on and self.body.toPlainText() and self.body.toHtml() != self._plain_html():
+            text = self.body.toPlainText()
+            self.body.setPlainText(text)  # formatting dropped, text kept
+        self._edited()
+
+    def _plain_html(self) -> str:
+        probe = QTextEdit()
+        probe.setPlainText(self.body.toPlainText())
+        return probe.toHtml()
+
+    def _merge(self, apply: Callable[[Any], None]) -> None:
+        fmt = self.body.currentCharFormat()
+        apply(fmt)
+        self.body.mergeCurrentCharFormat(fmt)
+        self.body.setFocus()
+
+    def _bold(self) -> None:
+        heavy = self.body.fontWeight() < QFont.Weight.Bold
+        self._merge(lambda f: f.setFontWeight(QFont.Weight.Bold if heavy else QFont.Weight.Normal))
+
+    def _italic(self) -> None:
+        on = not self.body.fontItalic()
+        self._merge(lambda f: f.setFontItalic(on))
+
+    def _underline(self) -> None:
+        on = not self.body.fontUnderline()
+        self._merge(lambda f: f.setFontUnderline(on))
+
     # -- building
+    def _addresses(self, edit: QLineEdit) -> list[str]:
+        return [a for _, a in getaddresses([edit.text()]) if a]
+
     def recipients(self) -> list[str]:
-        return [a for _, a in getaddresses([self.to.text(), self.cc.text()]) if a]
+        return [a for e in (self.to, self.cc, self.bcc) for a in self._addresses(e)]
 
     def add_files(self, paths: Sequence[str]) -> None:
-        for path in paths:
-            p = Path(path)
-            self.funnel.submit(
-                "save-file",  # reading a file the user chose: same limit as saving one
-                p.read_bytes,
-                on_success=lambda data, name=p.name: self._attached(name, data),
-            )
+        read_files(self.funnel, paths, self._attached, self._attach_failed)
 
     def _attached(self, name: str, data: bytes) -> None:
         self.files.append((name, data))
         self.attachments.addItem(f"{name} ({len(data)} bytes)")
+        self.attachments.item(self.attachments.count() - 1).setToolTip(name)
+        self.dirty = True
         self.update_plan()
 
+    def _attach_failed(self, exc: BaseException) -> None:
+        self._show_result(
+            BannerLevel.BAD, tr(CTX, "The file could not be attached: {what}").format(what=exc), ()
+        )
+
     def _attach_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, tr(CTX, "Attach files"))
-        self.add_files(paths)
+        open_files(self, self.funnel, tr(CTX, "Attach files"), self._attached, self._attach_failed)
+
+    def _remove_attachment(self) -> None:
+        row = self.attachments.currentRow()
+        if 0 <= row < len(self.files):
+            del self.files[row]
+            self.attachments.takeItem(row)
+            self._edited()
 
     def build(self) -> bytes:
-        return build_plain(
+        text = self.body.toPlainText() + "\n"
+        return build_message(
             sender=self.sender.text().strip(),
-            to=[a for _, a in getaddresses([self.to.text()]) if a],
-            cc=[a for _, a in getaddresses([self.cc.text()]) if a],
+            to=self._addresses(self.to),
+            cc=self._addresses(self.cc),
+            bcc=self._addresses(self.bcc),
             subject=self.subject.text(),
-            body=self.body.toPlainText() + "\n",
+            text=text,
+            html=self.body.toHtml() if self.rich.isChecked() else None,
             date=self.clock(),
             attachments=[(n, "application/octet-stream", d) for n, d in self.files],
+        )
+
+    # -- drafts (client.drafts through Session; encrypted to your own key when protected)
+    def save_draft(self, *, auto: bool = False) -> None:
+        """Save this draft on the server (off the GUI thread); a new version replaces the
+        old one. A protected draft without an own key is refused and kept here only."""
+        try:
+            raw = self.build()
+        except (ValueError, SealmailError) as exc:
+            if not auto:
+                self._show_result(BannerLevel.BAD, str(exc), ())
+            return
+        if self.user_level is not None:
+            raw = f"X-Sealmail-Level: {self.user_level.value}\r\n".encode() + raw
+        session, did = self.session, self.draft_id
+        account = parseaddr(self.sender.text())[1] or None
+        self.dirty = False
+        self.save_button.setEnabled(False)
+
+        def done(value: Any) -> None:
+            self.save_button.setEnabled(True)
+            if isinstance(value, SavedDraft):
+                self.draft_id = value.draft_id
+                self._autosave_refused = False
+                how = (
+                    tr(CTX, "encrypted to your own key")
+                    if value.encrypted
+                    else tr(CTX, "not encrypted: nothing in it needs protection")
+                )
+                self._show_result(
+                    BannerLevel.INFO,
+                    tr(CTX, "Draft saved in {folder} ({how}).").format(
+                        folder=value.folder, how=how
+                    ),
+                    (),
+                )
+            else:
+                self.dirty = True
+                if auto and isinstance(value, DraftNeedsOwnKey):
+                    if self._autosave_refused:
+                        self.draft_saved.emit(value)
+                        return
+                    self._autosave_refused = True
+                hint = getattr(value, "hint", "")
+                self._show_result(
+                    BannerLevel.WARN if isinstance(value, DraftNeedsOwnKey) else BannerLevel.BAD,
+                    tr(CTX, "Draft not saved on the server: {what}").format(what=value),
+                    (hint,) if hint else (),
+                )
+            self.draft_saved.emit(value)
+
+        self.funnel.submit(
+            "save-draft",
+            lambda: session.drafts_save(raw, email=account, draft_id=did),
+            on_success=done,
+            on_failure=done,
+        )
+
+    def autosave(self) -> None:
+        """Timer: save when something changed and there is something to save."""
+        if self.dirty and (self.body.toPlainText().strip() or self.subject.text().strip()):
+            self.save_draft(auto=True)
+
+    def open_draft(self, draft_id: str) -> None:
+        """Load a draft from the server into this window (decrypted in memory)."""
+        session, account = self.session, parseaddr(self.sender.text())[1] or None
+
+        def done(value: Any) -> None:
+            if isinstance(value, DraftFields):
+                self.load_fields(value)
+                self.draft_id = draft_id
+                self.dirty = False
+            else:
+                hint = getattr(value, "hint", "")
+                self._show_result(
+                    BannerLevel.BAD,
+                    tr(CTX, "The draft could not be opened: {what}").format(what=value),
+                    (hint,) if hint else (),
+                )
+            self.draft_loaded.emit(value)
+
+        self.funnel.submit(
+            "open-draft",
+            lambda: parse_draft(session.drafts_open(draft_id, email=account)),
+            on_success=done,
+            on_failure=done,
+        )
+
+    def load_fields(self, d: DraftFields) -> None:
+        if d.sender:
+            self.sender.setText(d.sender)
+        self.to.setText(d.to)
+        self.cc.setText(d.cc)
+        self.bcc.setText(d.bcc)
+        self.subject.setText(d.subject)
+        self.rich.setChecked(d.html is not None)
+        if d.html is not None:
+            self.body.setHtml(d.html)
+        else:
+            self.body.setPlainText(d.text)
+        self.files = list(d.attachments)
+        self.attachments.clear()
+        for name, data in self.files:
+            self.attachments.addItem(f"{name} ({len(data)} bytes)")
+        self.user_level = next((lv for lv in Level if lv.value == d.level), None)
+        self.update_plan()
+
+    def _forget_draft(self) -> None:
+        """After a send: the draft on the server is no longer needed."""
+        did, session = self.draft_id, self.session
+        account = parseaddr(self.sender.text())[1] or None
+        if did is None:
+            return
+        self.draft_id = None
+        self.dirty = False
+        self.funnel.submit(
+            "save-draft",
+            lambda: session.drafts_delete(did, email=account),
+            on_failure=lambda _exc: None,  # a stale draft is harmless; it stays visible
         )
 
     # -- planning (scanner + planner, on the funnel)
@@ -663,6 +928,9 @@ class ComposerWindow(QWidget):
                 )
             else:
                 self._show_sent(value)
+                state = getattr(getattr(value.entry, "state", None), "value", "")
+                if state in ("sent", "copied", "done"):
+                    self._forget_draft()
             self.send_done.emit(value)
 
         self.funnel.submit(

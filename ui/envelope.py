@@ -25,6 +25,7 @@ from client.fileopen import FileView, open_file
 from client.mime.parse import OpenedMessage
 from client.services import Session
 from ui.banner import BannerSpec, Level
+from ui.fileopen import ask_paths, read_files
 from ui.i18n import tr
 from ui.reader import ReaderView
 from ui.workers import Funnel
@@ -81,12 +82,14 @@ class EnvelopeWindow(QWidget):
         p = Path(path)
         self.setWindowTitle(tr(CTX, "{name} — Sealmail").format(name=p.name))
         self.reader.show_loading("", p.name)
-        self.funnel.submit(
-            "open-envelope",
-            p.read_bytes,
-            on_success=lambda data: self.open_data(p.name, data),
-            on_failure=self._failed,
-        )
+        read_files(self.funnel, [path], self.open_data, self._failed, operation="open-envelope")
+
+    def open_dialog(self) -> bool:
+        """Ask for an encrypted file (the shared open dialog) and open it; False if cancelled."""
+        paths = ask_paths(self, tr(CTX, "Open encrypted file"), "envelope", multiple=False)
+        if paths:
+            self.open_path(paths[0])
+        return bool(paths)
 
     def open_data(self, name: str, data: bytes, password: bytes | None = None) -> None:
         self.name, self.data = name, data
@@ -135,6 +138,11 @@ class EnvelopeWindow(QWidget):
             self.reader.to_label.setText(str(details.get("to") or ""))
             self.reader.subject_label.setText(str(details.get("subject") or self.name))
             created = details.get("created")
+            if isinstance(created, str):  # the envelope carries ISO 8601 text
+                try:
+                    created = datetime.fromisoformat(created)
+                except ValueError:
+                    pass
             self.reader.date_label.setText(
                 created.strftime("%Y-%m-%d %H:%M") if isinstance(created, datetime)
                 else str(created or "")

@@ -1,13 +1,21 @@
-"""The main window: folders | message list | reader, like the Outlook people know.
+"""The main window: folders | search + message list | reader, like the Outlook people know.
 
 Theory of operation
 -------------------
-The window presents one :class:`client.mailbox.MailSource` (the local demo mailbox today,
-IMAP later) and one :class:`client.services.Session`. Every call into either goes through
-the :class:`ui.workers.Funnel`; results come back as signals. Selecting a folder lists it;
-the messages of the folder are then opened one by one in the background (lowest priority)
-so the protection column fills in from each security report; selecting a message opens it
-first (highest priority). Opened messages are kept in memory only, for this window's life.
+The window presents one :class:`client.mailbox.MailSource` (the local demo mailbox, or an
+account over IMAP) and one :class:`client.services.Session`. Every call into either goes
+through the :class:`ui.workers.Funnel`; results come back as signals. Selecting a folder
+lists it (rows built and sorted in the worker); the rows *on screen* (and a screenful
+below) are then opened in the background, in batches of :data:`BATCH` per job (lowest
+priority; never one job per message of a 10,000-message folder), so the protection column
+fills in from each security report; scrolling opens the rows that come into view.
+Selecting a message opens it first (highest priority). Opened messages are kept in memory
+only, for this window's life.
+
+The search field filters the folder's rows by sender, subject and date (from the cache)
+and, for messages opened in this session, by their decrypted text held in memory — never
+written anywhere. Menus: File (new, open, add account, settings, quit), View (search,
+refresh, keys), Help (shortcuts, about). :data:`SHORTCUTS` lists the keyboard shortcuts.
 
 ``loaded`` fires once the first folder is listed and the selected message is shown: the
 ``--screenshot`` mode and the tests wait for it.
@@ -19,24 +27,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QListView,
     QMainWindow,
     QMessageBox,
     QSplitter,
     QTableView,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
 from ui.i18n import tr
-from ui.models import FolderModel, MessageModel
+from ui.models import FolderModel, MessageModel, MessageRow
 from ui.reader import ReaderView
 from ui.workers import Funnel
 
@@ -51,6 +61,24 @@ __all__ = ["MainWindow"]
 CTX = "MainWindow"
 PRIORITY_SELECTED = 10
 PRIORITY_BACKGROUND = -10
+VISIBLE_MIN = 40  # rows opened in the background when the view has no size yet
+BATCH = 8  # messages opened per background job
+
+#: (keys, what they do): shown by Help > Keyboard shortcuts (F1)
+SHORTCUTS = (
+    ("Ctrl+N", "Write a new message"),
+    ("Ctrl+O", "Open an encrypted file"),
+    ("Ctrl+K", "Keys and certificates"),
+    ("Ctrl+F", "Search in this folder (Esc clears, Enter or Down goes to the list)"),
+    ("F5", "Refresh (synchronise the account)"),
+    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Go to the folders / the message list / the message"),
+    ("Up / Down, Page Up / Page Down, Home / End", "Move in the list"),
+    ("Ctrl+S", "Save the selected attachment"),
+    ("Ctrl+,", "Settings"),
+    ("Ctrl+Shift+A", "Add a mail account"),
+    ("F1", "This list"),
+    ("Ctrl+Q", "Quit"),
+)
 
 
 class MainWindow(QMainWindow):
@@ -115,8 +143,39 @@ class MainWindow(QMainWindow):
         self.reader = ReaderView(funnel, self)
         self.reader.open_envelope.connect(self.open_envelope_data)
 
+        self.search = QLineEdit(self)
+        self.search.setAccessibleName(tr(CTX, "Search in this folder"))
+        self.search.setPlaceholderText(
+            tr(CTX, "Search sender, subject, date and opened messages' text (Ctrl+F)")
+        )
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)
+        self._search_timer.timeout.connect(self.apply_search)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search.returnPressed.connect(self._search_to_list)
+        self.search.installEventFilter(self)
+        list_box = QWidget(self)
+        list_layout = QVBoxLayout(list_box)
+        list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.setSpacing(2)
+        list_layout.addWidget(self.search)
+        list_layout.addWidget(self.message_view)
+        # lazy rows: only the messages on screen are opened in the background
+        self._requested: set[tuple[str, int]] = set()
+        self._generation = 0  # of open_visible calls: older queued batches stop early
+        self._visible_timer = QTimer(self)
+        self._visible_timer.setSingleShot(True)
+        self._visible_timer.setInterval(80)
+        self._visible_timer.timeout.connect(self.open_visible)
+        self.message_view.verticalScrollBar().valueChanged.connect(
+            lambda _v: self._visible_timer.start()
+        )
+        self.message_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+
         list_and_reader = QSplitter(Qt.Orientation.Vertical, self)
-        list_and_reader.addWidget(self.message_view)
+        list_and_reader.addWidget(list_box)
         list_and_reader.addWidget(self.reader)
         list_and_reader.setStretchFactor(0, 2)
         list_and_reader.setStretchFactor(1, 5)
@@ -128,7 +187,8 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([170, 1000])
         self.setCentralWidget(splitter)
-        self.setTabOrder(self.folder_view, self.message_view)
+        self.setTabOrder(self.folder_view, self.search)
+        self.setTabOrder(self.search, self.message_view)
         self.setTabOrder(self.message_view, self.reader.body)
 
         self._build_toolbar()
@@ -144,6 +204,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+1"), self, self.folder_view.setFocus)
         QShortcut(QKeySequence("Ctrl+2"), self, self.message_view.setFocus)
         QShortcut(QKeySequence("Ctrl+3"), self, self.reader.body.setFocus)
+        self._build_menus()
         self.resize(1280, 800)
 
     # -- chrome
@@ -185,9 +246,15 @@ class MainWindow(QMainWindow):
     def _busy(self, busy: bool) -> None:
         if busy:
             self.status.setText(tr(CTX, "Working…"))
-        elif self.message_model.folder:
-            n = len(self.message_model.rows)
-            self.status.setText(tr(CTX, "{n} messages").format(n=n))
+        else:
+            self._update_status()
+
+    def _update_status(self) -> None:
+        if self.message_model.folder and not self.funnel.pending:
+            n = len(self.message_model.all_rows)
+            self.status.setText(tr(CTX, "{n} messages, {unread} unread").format(
+                n=n, unread=self.message_model.unread
+            ))  # fmt: skip
 
     def set_note(self, text: str, *, warning: bool = False) -> None:
         """A lasting note in the status bar (e.g. the demo's servers, or why they are off)."""
@@ -209,6 +276,7 @@ class MainWindow(QMainWindow):
         """Give the window its session and mail source (after the profile opened) and load."""
         self.session, self.source = session, source
         self.opened.clear()
+        self._requested.clear()
         self.load()
 
     def load(self) -> None:
@@ -226,33 +294,95 @@ class MainWindow(QMainWindow):
         row = names.index(current) if current in names else 0
         if names:
             self.folder_view.setCurrentIndex(self.folder_model.index(row, 0))
+        elif not self._loaded_once:  # an empty mailbox (no account yet) is loaded too
+            self._loaded_once = True
+            self.loaded.emit()
 
     def _folder_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             return
         folder = current.data(Qt.ItemDataRole.UserRole)
+        source = self.source
+
+        def work() -> list[MessageRow]:  # listing and sorting 10,000 rows: not on the GUI
+            return MessageModel.prepare(source.summaries(folder))
+
         self.funnel.submit(
             "list-messages",
-            lambda: self.source.summaries(folder),
-            on_success=lambda summaries: self._messages_listed(folder, summaries),
+            work,
+            on_success=lambda rows: self._messages_listed(folder, rows),
             on_failure=self.show_error,
         )
 
-    def _messages_listed(self, folder: str, summaries: Any) -> None:
-        self.message_model.set_messages(folder, summaries)
+    def _messages_listed(self, folder: str, rows: Any) -> None:
+        self.message_model.set_messages(folder, rows)
+        if self.search.text():
+            self.message_model.set_filter(self.search.text(), self._body_of)
         self.reader.clear()
-        # open everything in the background so the protection column fills in
-        for row in self.message_model.rows:
-            self._open(folder, row.summary.uid, priority=PRIORITY_BACKGROUND)
+        self._requested = {k for k in self._requested if k in self.opened}
         if self.message_model.rows:
             self.select_row(self._first_protected_row())
         elif not self._loaded_once:
             self._loaded_once = True
             self.loaded.emit()
+        # open what is on screen in the background so the protection column fills in
+        self.open_visible()
+
+    def open_visible(self) -> None:
+        """Open the rows on screen (and a screenful below) that were not opened yet."""
+        model, view = self.message_model, self.message_view
+        if model.folder is None or not model.rows:
+            return
+        height = max(view.verticalHeader().defaultSectionSize(), 1)
+        top = view.rowAt(0)
+        top = max(top, 0)
+        screen = max(view.viewport().height() // height + 1, VISIBLE_MIN)
+        # in batches: one job per message would make the GUI thread wait for the GIL
+        # between thousands of submits; a newer call makes queued batches stop early
+        uids = [
+            row.summary.uid
+            for row in model.rows[top : top + 2 * screen]
+            if (model.folder, row.summary.uid) not in self._requested
+        ]
+        if not uids:
+            return
+        self._generation += 1
+        for i in range(0, len(uids), BATCH):
+            self._open_batch(model.folder, uids[i : i + BATCH], self._generation)
+
+    def _open_batch(self, folder: str, uids: list[int], generation: int) -> None:
+        session, source, now = self.session, self.source, self.clock()
+        self._requested.update((folder, uid) for uid in uids)
+
+        def work() -> list[tuple[int, Any]]:
+            from client.mime.render import readable
+
+            out: list[tuple[int, Any]] = []
+            for uid in uids:
+                if generation != self._generation:  # scrolled on: these may wait
+                    break
+                try:
+                    opened = session.message_open(source.fetch(folder, uid), now=now)
+                    out.append((uid, (opened, readable(opened.message))))
+                except Exception as exc:  # shown in the row and the reader, as for one
+                    out.append((uid, exc))
+            return out
+
+        def done(results: Any) -> None:
+            if isinstance(results, BaseException):
+                results = []
+            for uid, result in results:
+                self._opened(folder, uid, result)
+            finished = {uid for uid, _ in results}
+            self._requested.difference_update((folder, u) for u in uids if u not in finished)
+
+        self.funnel.submit(
+            "open-message", work, on_success=done, on_failure=done, priority=PRIORITY_BACKGROUND
+        )
 
     def _first_protected_row(self) -> int:
-        # prefer showing a protected message first: the newest encrypted one, if any
-        for i, row in enumerate(self.message_model.rows):
+        # prefer showing a protected message first: the newest encrypted one on screen
+        for i, row in enumerate(self.message_model.rows[:VISIBLE_MIN]):
             if row.summary.content_type in ("multipart/encrypted", "application/pkcs7-mime"):
                 return i
         return 0
@@ -286,6 +416,10 @@ class MainWindow(QMainWindow):
 
     def _open(self, folder: str, uid: int, *, priority: int) -> None:
         session, source, now = self.session, self.source, self.clock()
+        self._requested.add((folder, uid))
+
+        def done(result: Any) -> None:
+            self._opened(folder, uid, result)
 
         def work() -> tuple[OpenedMessage, Readable]:
             from client.mime.render import readable
@@ -296,8 +430,8 @@ class MainWindow(QMainWindow):
         self.funnel.submit(
             "open-message",
             work,
-            on_success=lambda result: self._opened(folder, uid, result),
-            on_failure=lambda exc: self._opened(folder, uid, exc),
+            on_success=done,
+            on_failure=done,
             priority=priority,
         )
 
@@ -329,8 +463,9 @@ class MainWindow(QMainWindow):
         else:
             self.reader.show_opened(*result)
         self.message_model.mark_seen(key[1])
-        unread = sum(not r.seen for r in self.message_model.rows)
-        self.folder_model.set_unread(key[0], unread)
+        self.folder_model.set_unread(key[0], self.message_model.unread)
+        if not self.message_model.query:
+            self._update_status()
         self.message_shown.emit(key[1])
         if not self._loaded_once:
             self._loaded_once = True
@@ -380,3 +515,134 @@ class MainWindow(QMainWindow):
         window = EnvelopeWindow(self.session, self.funnel, clock=self.clock)
         window.open_data(name, data)
         return self._keep(window)
+
+    # -- menus, dialogs
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        bar.setAccessibleName(tr(CTX, "Menu bar"))
+
+        def add(menu: Any, text: str, shortcut: Any, slot: Callable[[], Any]) -> QAction:
+            act = QAction(text, self)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(lambda _checked=False: slot())
+            menu.addAction(act)
+            return act
+
+        file_menu = bar.addMenu(tr(CTX, "&File"))
+        file_menu.addAction(self.new_action)
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        self.add_account_action = add(
+            file_menu, tr(CTX, "Add account…"), "Ctrl+Shift+A", self.add_account
+        )
+        self.settings_action = add(
+            file_menu, tr(CTX, "Settings…"), QKeySequence.StandardKey.Preferences,
+            self.show_settings,
+        )  # fmt: skip
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        file_menu.addSeparator()
+        add(file_menu, tr(CTX, "Quit"), QKeySequence.StandardKey.Quit, self.close)
+        view_menu = bar.addMenu(tr(CTX, "&View"))
+        self.search_action = add(
+            view_menu, tr(CTX, "Search in this folder"), QKeySequence.StandardKey.Find,
+            self.focus_search,
+        )  # fmt: skip
+        view_menu.addAction(self.refresh_action)
+        view_menu.addAction(self.keys_action)
+        help_menu = bar.addMenu(tr(CTX, "&Help"))
+        add(help_menu, tr(CTX, "Keyboard shortcuts"), QKeySequence.StandardKey.HelpContents,
+            self.show_shortcuts)  # fmt: skip
+        self.about_action = add(help_menu, tr(CTX, "About Sealmail"), None, self.show_about)
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def _search_to_list(self) -> None:
+        self.apply_search()
+        self.message_view.setFocus()
+        if self.message_model.rows and not self.message_view.currentIndex().isValid():
+            self.select_row(0)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if obj is self.search and event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            if key == Qt.Key.Key_Escape and self.search.text():
+                self.search.clear()
+                self.apply_search()
+                return True
+            if key == Qt.Key.Key_Down:
+                self._search_to_list()
+                return True
+        return super().eventFilter(obj, event)
+
+    def _body_of(self, uid: int) -> str | None:
+        """The text of a message opened in this session: memory only, never on disk."""
+        result = self.opened.get((self.message_model.folder or "", uid))
+        if result is None or isinstance(result, BaseException):
+            return None
+        view = result[1]
+        return view.text or view.html
+
+    def apply_search(self) -> None:
+        self._search_timer.stop()
+        query = self.search.text()
+        if query == self.message_model.query:
+            return
+        current = self._want_uid
+        self.message_model.set_filter(query, self._body_of)
+        n = len(self.message_model.rows)
+        if query:
+            self.status.setText(tr(CTX, "{n} of {total} messages match").format(
+                n=n, total=len(self.message_model.all_rows)
+            ))  # fmt: skip
+        if current is not None and self.message_model.row_of(current) is not None:
+            self.select_uid(current)
+        self.open_visible()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._visible_timer.start()
+
+    def add_account(self) -> Any:
+        if self.session is None:
+            return None
+        from ui.wizard import AccountWizard
+
+        wizard = AccountWizard(self.session, self.funnel, self)
+        wizard.account_added.connect(self._account_added)
+        return self._keep(wizard)
+
+    def _account_added(self, account: Any) -> None:
+        from client.mailbox import ImapMailSource
+
+        session = self.session
+        if session is None:
+            return
+        self.account = account.email
+        self.setWindowTitle(f"{tr(CTX, 'Sealmail')} — {account.email}")
+        old = self.source
+        close = getattr(old, "close", None)
+        if close is not None:
+            self.funnel.submit("close-source", close)
+        self.attach(session, ImapMailSource(session, account.email))
+
+    def show_settings(self) -> Any:
+        if self.session is None:
+            return None
+        from ui.settings import SettingsDialog
+
+        return self._keep(SettingsDialog(self.session, self.funnel, self))
+
+    def show_about(self) -> Any:
+        from ui.about import AboutDialog
+
+        profile = self.session.store.profile.path if self.session is not None else None
+        return self._keep(AboutDialog(profile, self))
+
+    def show_shortcuts(self) -> Any:
+        from ui.about import ShortcutsDialog
+
+        return self._keep(ShortcutsDialog(SHORTCUTS, self))

@@ -9,11 +9,16 @@ proved: until then the protection column says "Not yet opened"; after
 (:func:`ui.banner.protection_label`), and sender and subject come from the *protected*
 header fields when the report has them (the outer subject of an encrypted message is
 ``[...]``). Opened content lives in memory only.
+
+:meth:`MessageModel.set_filter` narrows :attr:`MessageModel.rows` (shown) from
+:attr:`MessageModel.all_rows` (the folder); uid lookups are dictionaries, so a 10,000-row
+folder updates one row in constant time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import email.utils
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,27 +143,63 @@ class MessageRow:
 
 
 class MessageModel(QAbstractTableModel):
+    """The rows of one folder; :attr:`rows` are the rows shown (after the search filter)."""
+
     COLUMNS = ("protection", "sender", "subject", "date")
     ProtectionRole = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.rows: list[MessageRow] = []
+        self.rows: list[MessageRow] = []  # shown
+        self.all_rows: list[MessageRow] = []  # the whole folder, newest first
         self.folder: str | None = None
+        self.query = ""
         self._bold: QFont | None = None
+        self._row_of: dict[int, int] = {}  # uid -> index in rows
+        self._by_uid: dict[int, MessageRow] = {}
 
-    def set_messages(self, folder: str, summaries: Sequence[MessageSummary]) -> None:
+    @staticmethod
+    def prepare(summaries: Sequence[MessageSummary]) -> list[MessageRow]:
+        """The folder's rows, newest first (pure Python: the worker builds them)."""
+        return [MessageRow(s, seen=s.seen) for s in sorted(summaries, key=lambda s: -s.uid)]
+
+    def set_messages(
+        self, folder: str, summaries: Sequence[MessageSummary] | Sequence[MessageRow]
+    ) -> None:
+        rows = [r if isinstance(r, MessageRow) else MessageRow(r, seen=r.seen) for r in summaries]
+        if rows and not isinstance(summaries[0], MessageRow):
+            rows.sort(key=lambda r: -r.summary.uid)
         self.beginResetModel()
         self.folder = folder
-        # newest first, as mail clients show it
-        self.rows = [MessageRow(s) for s in sorted(summaries, key=lambda s: -s.uid)]
+        self.query = ""
+        self.all_rows = rows
+        self._by_uid = {r.summary.uid: r for r in rows}
+        self.rows = list(rows)
+        self._reindex()
         self.endResetModel()
 
+    def _reindex(self) -> None:
+        self._row_of = {r.summary.uid: i for i, r in enumerate(self.rows)}
+
+    def set_filter(self, query: str, body_of: Callable[[int], str | None]) -> None:
+        """Show only rows whose sender, subject or date — or, for messages opened in this
+        session, the decrypted text held in memory (``body_of``) — contain every word."""
+        words = query.casefold().split()
+        self.beginResetModel()
+        self.query = query
+        if not words:
+            self.rows = list(self.all_rows)
+        else:
+            self.rows = [r for r in self.all_rows if _matches(r, words, body_of)]
+        self._reindex()
+        self.endResetModel()
+
+    @property
+    def unread(self) -> int:
+        return sum(not r.seen for r in self.all_rows)
+
     def row_of(self, uid: int) -> int | None:
-        for i, row in enumerate(self.rows):
-            if row.summary.uid == uid:
-                return i
-        return None
+        return self._row_of.get(uid)
 
     def set_opened(
         self,
@@ -168,23 +209,27 @@ class MessageModel(QAbstractTableModel):
         envelope: bool = False,
         error: BaseException | None = None,
     ) -> None:
-        i = self.row_of(uid)
-        if i is None:
+        row = self._by_uid.get(uid)
+        if row is None:
             return
-        row = self.rows[i]
         row.report, row.envelope, row.error = report, envelope, error
         row._label = None
         if report is not None:
             fields = {n.lower(): v for n, v in report.protected_headers}
             row.sender = fields.get("from")
             row.subject = fields.get("subject")
-        self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+        self._changed(uid)
+
+    def _changed(self, uid: int) -> None:
+        i = self._row_of.get(uid)
+        if i is not None:
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
 
     def mark_seen(self, uid: int) -> None:
-        i = self.row_of(uid)
-        if i is not None and not self.rows[i].seen:
-            self.rows[i].seen = True
-            self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+        row = self._by_uid.get(uid)
+        if row is not None and not row.seen:
+            row.seen = True
+            self._changed(uid)
 
     # -- Qt model API
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -220,6 +265,8 @@ class MessageModel(QAbstractTableModel):
             return protection_icon(kind)
         if role == Qt.ItemDataRole.ToolTipRole and column == "protection":
             return label
+        if role == Qt.ItemDataRole.ToolTipRole and column == "sender":
+            return self._sender(row)
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return tr(CTX, "{label}, from {sender}, {subject}, {date}").format(
                 label=label,
@@ -232,7 +279,7 @@ class MessageModel(QAbstractTableModel):
         if column == "protection":
             return label
         if column == "sender":
-            return self._sender(row)
+            return _display_name(self._sender(row))
         if column == "subject":
             return self._subject(row)
         return self._date(row)
@@ -249,3 +296,23 @@ class MessageModel(QAbstractTableModel):
     def _date(row: MessageRow) -> str:
         d = row.summary.date
         return d.strftime("%Y-%m-%d %H:%M") if d else ""
+
+
+def _matches(row: MessageRow, words: list[str], body_of: Callable[[int], str | None]) -> bool:
+    date = row.summary.date.strftime("%Y-%m-%d %H:%M") if row.summary.date else ""
+    haystack = " ".join(
+        x or "" for x in (row.sender, row.subject, row.summary.sender, row.summary.subject, date)
+    ).casefold()
+    if all(w in haystack for w in words):
+        return True
+    body = body_of(row.summary.uid)
+    if not body:
+        return False
+    text = (haystack + " " + body).casefold()
+    return all(w in text for w in words)
+
+
+def _display_name(sender: str) -> str:
+    """``Alice Arzt`` for ``Alice Arzt <alice@example.org>`` (the list's From column)."""
+    name, address = email.utils.parseaddr(sender)
+    return name or address or sender

@@ -175,7 +175,8 @@ class ReaderView(QWidget):
         )
 
     def show_opened(self, opened: OpenedMessage, view: Readable) -> None:
-        head = email.message_from_bytes(opened.message, policy=email.policy.compat32)
+        # the header block only: parsing a 25 MB message here would stall the GUI thread
+        head = email.message_from_bytes(_head(opened.message), policy=email.policy.compat32)
         fields = {k.lower(): _decoded(v) for k, v in head.items()}
         self.from_label.setText(fields.get("from", ""))
         self.to_label.setText(", ".join(filter(None, (fields.get("to"), fields.get("cc")))))
@@ -254,3 +255,11 @@ def _decoded(value: Any) -> str:
         return str(email.header.make_header(email.header.decode_header(str(value))))
     except (ValueError, LookupError, email.errors.HeaderParseError):
         return str(value)
+
+
+def _head(raw: bytes) -> bytes:
+    """The header block of ``raw`` (up to and including the first empty line)."""
+    import re
+
+    end = re.search(rb"\n\r?\n", raw)
+    return raw[: end.end()] if end else raw

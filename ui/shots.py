@@ -86,15 +86,60 @@ def _all(window: Any, funnel: Funnel, out: Path, done: Callable[[], None]) -> No
             save(composer, out / "composer.png")
             envelope_row = next((r for r in window.message_model.rows if r.envelope), None)
             if envelope_row is None:
-                done()
+                dialogs(window, funnel, out, done)
                 return
             window.select_uid(envelope_row.summary.uid)
             QApplication.processEvents()
             name, data = next((f.name, f.data) for f in window.reader.files if f.envelope)
             opener = window.open_envelope_data(name, data)
             opener.ask_password = lambda _prompt: "river-maple-cobalt-42"
-            _after_idle(funnel, lambda: (save(opener, out / "envelope.png"), done()))
+            _after_idle(
+                funnel,
+                lambda: (save(opener, out / "envelope.png"), dialogs(window, funnel, out, done)),
+            )
 
         _after_idle(funnel, shoot_rest)
 
     next_message()
+
+
+def dialogs(window: Any, funnel: Funnel, out: Path, done: Callable[[], None]) -> None:
+    """About box, settings, the account wizard (empty, and showing a weak-TLS warning)."""
+    from client.transport.autoconfig import Discovered, ServerSetting
+    from ui.settings import SettingsDialog
+
+    about = window.show_about()
+    settings = window.show_settings()
+    wizard = window.add_account()
+    # the settings as a managed desktop shows them: the example clinic policy, set by IT
+    # (delivered here through the Windows registry look-up, injected)
+    example = Path(__file__).resolve().parents[1] / "packaging/policy/example-clinic.json"
+    managed = None
+    if example.exists():
+        lookup = {"platform": "win32", "env": {}, "registry": lambda _k, _v: str(example)}
+        managed = window._keep(SettingsDialog(window.session, funnel, window, lookup=lookup))
+
+    def shoot() -> None:
+        save(about, out / "about.png")
+        save(settings, out / "settings.png")
+        if managed is not None:
+            save(managed, out / "settings-managed.png")
+            managed.close()
+        save(wizard, out / "wizard.png")
+        # the same wizard after a lookup that found only servers without TLS (sample result)
+        wizard.address.setText("frank@smallclinic.example")
+        wizard.password.setText("not-a-real-password")
+        found = Discovered(
+            "frank@smallclinic.example",
+            ServerSetting("imap", "mail.smallclinic.example", 143, "plain", "frank"),
+            ServerSetting("smtp", "mail.smallclinic.example", 587, "starttls", "frank"),
+            "https://autoconfig.smallclinic.example/mail/config-v1.1.xml",
+        )
+        wizard._found(found)
+        wizard.adjustSize()
+        save(wizard, out / "wizard-warning.png")
+        for w in (about, settings, wizard):
+            w.close()
+        done()
+
+    _after_idle(funnel, shoot)

@@ -47,6 +47,17 @@ TIMEOUTS: dict[str, float] = {
     "protection-plan": 30.0,
     "send": 180.0,
     "save-file": 60.0,
+    "autoconfig": 90.0,
+    "account-add": 30.0,
+    "settings-load": 30.0,
+    "settings-save": 30.0,
+    "close-source": 20.0,
+    "address-book": 30.0,
+    "save-draft": 120.0,
+    "open-draft": 60.0,
+    "keys-revoke": 60.0,
+    "keys-trust": 60.0,
+    "keys-identity": 120.0,
 }
 
 

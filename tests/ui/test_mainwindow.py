@@ -157,3 +157,67 @@ def test_gui_thread_never_blocked_while_opening(
     # scheduler alone causes such gaps; 100 ms catches real blocking work (this test found
     # a 343 ms stall: Rust backtraces captured by pysequoia errors, see ui/app.py).
     assert longest < 100, f"GUI thread blocked for {longest:.1f} ms"
+
+
+def _search(qtbot, w: MainWindow, text: str) -> list[str]:
+    w.search.setText(text)
+    qtbot.waitUntil(lambda: w.message_model.query == text, timeout=5_000)
+    return [r.subject or r.summary.subject for r in w.message_model.rows]
+
+
+def test_search_filters_by_headers_and_bodies_held_in_memory(qtbot, window: MainWindow) -> None:
+    assert _search(qtbot, window, "wire") == ["Urgent: wire transfer today"]
+    assert _search(qtbot, window, "ALICE lab") == ["Lab results are ready"]  # every word
+    assert _search(qtbot, window, "no-such-text") == []
+    assert "0 of 9 messages match" in window.status.text()
+    # "metformin" is only in the decrypted body of an encrypted message opened in memory
+    assert _search(qtbot, window, "metformin") == ["Medication plan (HTML)"]
+    assert _search(qtbot, window, "") and len(window.message_model.rows) == 9
+    window.opened.clear()  # forget the decrypted texts: the body is no longer searchable
+    assert _search(qtbot, window, "metformin") == []
+    # the rows' data follow the filter (uid lookups on the shown rows)
+    _search(qtbot, window, "tampered")
+    (row,) = window.message_model.rows
+    assert window.message_model.row_of(row.summary.uid) == 0
+
+
+def test_keyboard_search_and_navigation(qtbot, window: MainWindow) -> None:
+    from PySide6.QtCore import Qt
+
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    window.message_view.setFocus()
+    qtbot.keyClick(window.message_view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.search.hasFocus()
+    qtbot.keyClicks(window.search, "Lunch")
+    qtbot.waitUntil(lambda: len(window.message_model.rows) == 1, timeout=5_000)
+    qtbot.keyClick(window.search, Qt.Key.Key_Down)  # to the list, first match selected
+    assert window.message_view.hasFocus()
+    with qtbot.waitSignal(window.message_shown, timeout=30_000):
+        window._show((window.message_model.folder, window._want_uid))
+    assert window.reader.subject_label.text() == "Lunch on Friday?"
+    window.search.setFocus()
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)  # Esc clears the search
+    assert window.search.text() == "" and len(window.message_model.rows) == 9
+    qtbot.keyClick(window.message_view, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.folder_view.hasFocus()
+    from ui.mainwindow import SHORTCUTS
+
+    keys = {k for k, _ in SHORTCUTS}
+    assert {"Ctrl+F", "Ctrl+N", "Ctrl+K", "F5", "F1"} <= keys
+
+
+def test_unread_counts_in_the_folder_list(qtbot, window: MainWindow) -> None:
+    from PySide6.QtCore import Qt
+
+    inbox = window.folder_model.index(0, 0)
+    before = window.message_model.unread
+    assert before > 0
+    assert inbox.data(Qt.ItemDataRole.DisplayRole) == f"Inbox ({before})"
+    unread = next(r for r in window.message_model.rows if not r.seen)
+    with qtbot.waitSignal(window.message_shown, timeout=30_000):
+        window.select_uid(unread.summary.uid)
+        window._show((window.message_model.folder, unread.summary.uid))
+    assert window.message_model.unread == before - 1
+    assert inbox.data(Qt.ItemDataRole.DisplayRole) == f"Inbox ({before - 1})"
+    assert window.status.text().endswith(f"{before - 1} unread")
