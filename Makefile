@@ -54,7 +54,7 @@ deb: setup
 	packaging/linux/build-deb.sh
 
 bench: setup
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,13 +1,15 @@
 """Envelope benchmark: create and open a 25 MB envelope in Sealmail (in-process, and the
 CLI as a process) and unlock it in Chromium (Debian's, via Playwright), offline.
 
-Usage: ``python -m bench.envelope [--size-mb 25]``. Prints one line per measurement.
+Usage: ``python -m bench.envelope [--size-mb 25] [--json FILE]``. Prints one line per
+measurement; ``--json`` also writes them (seconds) to FILE.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -53,14 +55,17 @@ def _browser(path: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=float, default=25)
+    ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
+    out: dict[str, float] = {"size_mb": args.size_mb}
     data = os.urandom(int(args.size_mb * 1024 * 1024) - 4096)
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     created = env_create.create(
         "bench", [fmt.Attachment("big.bin", data)], PASSWORD.encode(), now=now
     )
-    print(f"sealmail create (in-process): {time.perf_counter() - t0:.2f} s")
+    out["create_s"] = time.perf_counter() - t0
+    print(f"sealmail create (in-process): {out['create_s']:.2f} s")
     t0 = time.perf_counter()
     opened = env_open.open_bytes(
         created.data,
@@ -68,7 +73,8 @@ def main() -> None:
         password=lambda: PASSWORD.encode(),
         now=now,  # type: ignore[arg-type]
     )
-    print(f"sealmail open (in-process):   {time.perf_counter() - t0:.2f} s")
+    out["open_s"] = time.perf_counter() - t0
+    print(f"sealmail open (in-process):   {out['open_s']:.2f} s")
     assert hashlib.sha256(opened.files[0].data).digest() == hashlib.sha256(data).digest()
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "env.html"
@@ -81,8 +87,12 @@ def main() -> None:
             [sys.executable, "-m", "client.cli", "envelope", "open", str(page), "-o",
              str(Path(tmp) / "out")], check=True, env=env, cwd=REPO, capture_output=True,
         )  # fmt: skip
-        print(f"sealmail CLI open + save:     {time.perf_counter() - t0:.2f} s")
-        print(f"chromium unlock (offline):    {_browser(page):.2f} s")
+        out["cli_open_save_s"] = time.perf_counter() - t0
+        print(f"sealmail CLI open + save:     {out['cli_open_save_s']:.2f} s")
+        out["chromium_unlock_s"] = _browser(page)
+        print(f"chromium unlock (offline):    {out['chromium_unlock_s']:.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
