@@ -1,6 +1,7 @@
 """Sealmail crypto benchmarks: the same work by Sealmail and by gpg / openssl, same run.
 
-Usage: ``make bench`` or ``python -m bench.run [--size-mb N] [--repeat N] [--json FILE]``.
+Usage: ``make bench`` or
+``python -m bench.run [--size-mb N | --sizes 1K,1M,50M] [--repeat N] [--json FILE]``.
 
 Every cell runs a command as its own process (through :mod:`bench.measure`, so peak RSS is
 the command's own) and records wall time and peak RSS, for Sealmail's CLI and for the
@@ -13,7 +14,13 @@ reference tool doing the same job on the same message:
 
 Ratio = Sealmail time / reference time (goal <= 1.0x). "RSS over payload" = (peak RSS of
 the big run - peak RSS of the same command on a 1 KB message) / payload (goal <= 1.5x).
-The table is printed; JSON goes to bench/results/crypto.json.
+One table per size is printed; JSON goes to bench/results/crypto.json (the largest size at
+the top level, as before, and every size under ``"sizes"``).
+
+The Sealmail commands run with compiled bytecode, as an installed Sealmail does: a
+checkout with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile some 400 modules on
+every call (0.2-1 s of each cell). The bytecode goes to a temporary
+``PYTHONPYCACHEPREFIX``, so the checkout stays clean; the key set-up warms it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,8 +77,10 @@ def best(fn: Callable[[], Measured], repeat: int) -> Measured:
 class Bench:
     def __init__(self, work: Path, gpg: Gpg) -> None:
         self.work, self.gpg = work, gpg
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.env = {
-            **os.environ,
+            **env,
+            "PYTHONPYCACHEPREFIX": str(work / "pycache"),
             "SEALMAIL_PROFILE": str(work / "profile"),
             "SEALMAIL_PROFILE_PASSPHRASE": "bench",
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
@@ -154,46 +164,81 @@ class Bench:
         return out
 
 
+def _size(text: str) -> int:
+    """``1K``, ``1M``, ``50M`` or a bare number of MiB -> octets."""
+    text = text.strip().upper()
+    unit = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 0)
+    return int(text[:-1]) * unit if unit else int(text) * 1024 * 1024
+
+
+def _label(size: int) -> str:
+    return f"{size // 1024} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.0f} MB"
+
+
+def _table(
+    size: int, repeat: int, cells: dict[str, tuple[Measured, Measured]], base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    size_mb = size / 1024 / 1024
+    print(
+        f"\nSealmail crypto benchmark: {_label(size)} attachment, best of {repeat}, "
+        f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    header = (f"{'operation':24} {'sealmail s':>10} {'ref s':>7} {'ratio':>7} "
+              f"{'sealmail MiB':>12} {'ref MiB':>8} {'RSS over payload':>16}")  # fmt: skip
+    print(header)
+    rows = []
+    for name, ((s_t, s_rss), (r_t, r_rss)) in cells.items():
+        over = (s_rss - base[name][0][1]) / size_mb if size >= 1024 * 1024 else None
+        ratio = s_t / r_t if r_t else float("inf")
+        shown = f"{over:15.2f}x" if over is not None else f"{'-':>16}"
+        print(f"{name:24} {s_t:10.2f} {r_t:7.2f} {ratio:6.2f}x "
+              f"{s_rss:12.0f} {r_rss:8.0f} {shown}")  # fmt: skip
+        rows.append({"operation": name, "sealmail_s": s_t, "reference_s": r_t, "ratio": ratio,
+                     "sealmail_rss_mib": s_rss, "reference_rss_mib": r_rss,
+                     "baseline_rss_mib": base[name][0][1], "rss_over_payload": over})  # fmt: skip
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size-mb", type=int, default=50)
+    ap.add_argument("--size-mb", type=int, default=None, help="one size in MiB (default 50)")
+    ap.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. 1K,1M,50M")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "crypto.json")
     args = ap.parse_args()
+    if args.sizes and args.size_mb is not None:
+        raise SystemExit("give --size-mb or --sizes, not both")
+    sizes = (
+        [_size(x) for x in args.sizes.split(",")] if args.sizes else [(args.size_mb or 50) << 20]
+    )
 
     work = Path(tempfile.mkdtemp(prefix="smbench"))
     gpg = Gpg()
     try:
         bench = Bench(work, gpg)
         bench.keys()
-        payload = os.urandom(args.size_mb * 1024 * 1024)
-        big, small = work / "big.eml", work / "small.eml"
-        big.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", payload)]))
+        small = work / "small.eml"
         small.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", os.urandom(1024))]))
-        size_mb = len(payload) / 1024 / 1024
-        base = bench.cells(small, "small", 1)
-        cells = bench.cells(big, "big", args.repeat)
-
-        print(
-            f"\nSealmail crypto benchmark: {size_mb:.0f} MB attachment, best of {args.repeat}, "
-            f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
-        )
-        header = (f"{'operation':24} {'sealmail s':>10} {'ref s':>7} {'ratio':>7} "
-                  f"{'sealmail MiB':>12} {'ref MiB':>8} {'RSS over payload':>16}")  # fmt: skip
-        print(header)
-        rows = []
-        for name, ((s_t, s_rss), (r_t, r_rss)) in cells.items():
-            over = (s_rss - base[name][0][1]) / size_mb
-            ratio = s_t / r_t if r_t else float("inf")
-            print(f"{name:24} {s_t:10.2f} {r_t:7.2f} {ratio:6.2f}x "
-                  f"{s_rss:12.0f} {r_rss:8.0f} {over:15.2f}x")  # fmt: skip
-            rows.append({"operation": name, "sealmail_s": s_t, "reference_s": r_t, "ratio": ratio,
-                         "sealmail_rss_mib": s_rss, "reference_rss_mib": r_rss,
-                         "baseline_rss_mib": base[name][0][1], "rss_over_payload": over})  # fmt: skip
+        base = bench.cells(small, "small", args.repeat)
+        results: list[dict[str, Any]] = []
+        for size in sorted(sizes):
+            if size <= 1024:
+                cells = base
+            else:
+                msg = work / f"m{size}.eml"
+                payload = os.urandom(size)
+                msg.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", payload)]))
+                del payload
+                cells = bench.cells(msg, f"m{size}", args.repeat)
+            rows = _table(size, args.repeat, cells, base)
+            results.append({"size_mb": size / 1024 / 1024, "cells": rows})
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "size_mb": size_mb, "repeat": args.repeat, "machine": platform.machine(),
-            "cores": os.cpu_count(), "python": platform.python_version(), "cells": rows,
+            "size_mb": results[-1]["size_mb"], "repeat": args.repeat,
+            "machine": platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "load_average": os.getloadavg()[0],
+            "cells": results[-1]["cells"], "sizes": results,
         }, indent=2))  # fmt: skip
         print(f"\nJSON: {args.json}")
     finally:

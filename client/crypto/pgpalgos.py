@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
-from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers import (
+    BlockCipherAlgorithm,
+    Cipher,
+    CipherContext,
+    algorithms,
+)
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESOCB3
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
@@ -36,6 +41,7 @@ __all__ = [
     "aead_cipher",
     "cfb_decrypt",
     "cfb_encrypt",
+    "cfb_encryptor",
     "cipher_by_name",
     "cipher_info",
     "hash_new",
@@ -146,6 +152,11 @@ def _cipher(info: CipherInfo, key: bytes, iv: bytes) -> Cipher[CFB]:
 def cfb_decrypt(info: CipherInfo, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
     dec = _cipher(info, key, iv if iv is not None else bytes(info.block_size)).decryptor()
     return dec.update(data) + dec.finalize()
+
+
+def cfb_encryptor(info: CipherInfo, key: bytes, iv: bytes | None = None) -> CipherContext:
+    """An incremental CFB encryptor (zero IV unless given), for data written in steps."""
+    return _cipher(info, key, iv if iv is not None else bytes(info.block_size)).encryptor()
 
 
 def cfb_encrypt(info: CipherInfo, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:

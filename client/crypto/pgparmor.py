@@ -8,19 +8,27 @@ decoded strictly and, when the optional CRC-24 footer is present, checked. Anyth
 that is neither binary OpenPGP nor a well-formed armor block raises
 :class:`~client.errors.MalformedMessage`. :func:`enarmor` writes the armor with a
 CRC-24 footer (RFC 9580 lets writers omit it; older readers want it).
+
+:func:`armor_chunks` writes the same armor from an iterable of binary pieces in bounded
+steps (for large messages): each ~768 KiB step is armored by Sequoia (Rust base64 and
+CRC-24), and the per-step CRCs are combined with the CRC's linearity
+(``crc(s, M) = crc(0, M) xor s * x^(8|M|) mod P``), so the whole ciphertext is never
+armored as one Python string.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
+from collections.abc import Iterable, Iterator
 
 import pysequoia
 
 from client.errors import MalformedMessage, UsageError
 
-__all__ = ["ARMOR_KINDS", "crc24", "dearmor", "enarmor", "is_armored"]
+__all__ = ["ARMOR_KINDS", "armor_chunks", "crc24", "dearmor", "enarmor", "is_armored"]
 
 ARMOR_KINDS = frozenset(
     {"MESSAGE", "PUBLIC KEY BLOCK", "PRIVATE KEY BLOCK", "SIGNATURE", "ARMORED FILE"}
@@ -90,29 +98,40 @@ def dearmor(data: bytes, *, check_crc: bool = False) -> bytes:
     if end < 0:
         raise MalformedMessage("OpenPGP armor has no END line")
     # Only the first lines (armor headers) and the last line (CRC-24) are looked at one by
-    # one; the body is decoded as one block, so a 50 MB message costs no Python loop.
-    pieces = data[begin.end() : end].split(b"\n", _HEAD_LINES)
-    rest = pieces.pop() if len(pieces) > _HEAD_LINES else None
-    head = [line.strip() for line in pieces]
-    i = 0
-    while i < len(head) and not head[i]:
-        i += 1
-    while i < len(head) and _HEADER.match(head[i]):
-        i += 1
-    body = b"\n".join(head[i:] + ([rest] if rest is not None else [])).rstrip()
+    # one; the body is located by offsets and decoded in ~1 MiB windows, so a 50 MB message
+    # costs no Python loop per line and no full-size text copy.
+    # As before: skip leading blank lines, then armor headers; the body starts at the first
+    # other line (at most _HEAD_LINES are examined).
+    pos, seen_header, body_start = begin.end(), False, -1
+    for _ in range(_HEAD_LINES):
+        nl = data.find(b"\n", pos, end)
+        line = data[pos : nl if nl >= 0 else end].strip()
+        if not line and not seen_header:
+            pass
+        elif _HEADER.match(line):
+            seen_header = True
+        else:
+            body_start = pos
+            break
+        if nl < 0:
+            body_start = end
+            break
+        pos = nl + 1
+    if body_start < 0:
+        body_start = pos
+    stop = end
+    while stop > body_start and data[stop - 1 : stop] in (b" ", b"\t", b"\r", b"\n"):
+        stop -= 1
     checksum: bytes | None = None
-    cut = body.rfind(b"\n")
-    last = body[cut + 1 :].strip()
+    tail = b""
+    cut = data.rfind(b"\n", body_start, stop)
+    last = data[max(cut + 1, body_start) : stop].strip()
     if last.startswith(b"=") and len(last) == 5:
-        checksum, body = last[1:], body[: max(cut, 0)]
+        checksum, stop = last[1:], max(cut, body_start)
     elif len(last) > 5 and last[-5:-4] == b"=" and last[-6:-5] != b"=" and len(last[:-5]) % 4 == 0:
         # some writers append the checksum to the last base64 line
-        checksum, body = last[-4:], body[: cut + 1] + last[:-5]
-    compact = body.translate(None, b" \t\r\n")
-    try:
-        binary = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedMessage("OpenPGP armor is not valid base64") from exc
+        checksum, tail, stop = last[-4:], last[:-5], max(cut + 1, body_start)
+    binary = _decode_windows(data, body_start, stop, tail)
     if checksum is not None and check_crc:
         try:
             expected = int.from_bytes(base64.b64decode(checksum, validate=True), "big")
@@ -123,6 +142,48 @@ def dearmor(data: bytes, *, check_crc: bool = False) -> bytes:
     if not binary:
         raise MalformedMessage("OpenPGP armor is empty")
     return binary
+
+
+_WINDOW = 1 << 20
+
+
+_BAD_BASE64 = "OpenPGP armor is not valid base64"
+
+
+def _decode_windows(data: bytes, start: int, stop: int, tail: bytes) -> bytes:
+    """``base64.b64decode(text, validate=True)`` of ``data[start:stop] + tail`` with blanks
+    and line ends removed, computed in ~1 MiB windows (no full-size text copy).
+
+    Windows without ``=`` are decoded strictly in whole 4-character groups, always holding
+    the last group back; from the first ``=`` on, the rest (normally a few characters) is
+    decoded in one strict call, so padding is judged exactly as the one-shot call would.
+    """
+    out: list[bytes] = []
+    carry = b""
+    rest: list[bytes] | None = None
+    windows = [(i, min(i + _WINDOW, stop)) for i in range(start, stop, _WINDOW)]
+    texts = (data[a:b].translate(None, b" \t\r\n") for a, b in windows)
+    try:
+        for text in itertools.chain(texts, [tail.translate(None, b" \t\r\n")]):
+            if rest is not None:
+                rest.append(text)
+                continue
+            chunk = carry + text if carry else text
+            if b"=" in text:
+                rest = [chunk]
+                continue
+            n = len(chunk) - len(chunk) % 4 - 4
+            if n > 0:
+                out.append(binascii.a2b_base64(chunk[:n], strict_mode=True))
+                carry = chunk[n:]
+            else:
+                carry = chunk
+        final = b"".join(rest) if rest is not None else carry
+        if final or not out:
+            out.append(binascii.a2b_base64(final, strict_mode=True))
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedMessage(_BAD_BASE64) from exc
+    return out[0] if len(out) == 1 else b"".join(out)
 
 
 def enarmor(data: bytes, kind: str = "MESSAGE") -> bytes:
@@ -138,3 +199,83 @@ def enarmor(data: bytes, kind: str = "MESSAGE") -> bytes:
     head = f"-----BEGIN PGP {kind}-----\n\n".encode()
     tail = f"-----END PGP {kind}-----\n".encode()
     return head + body + (b"\n" if body else b"") + b"=" + crc + b"\n" + tail
+
+
+_ARMOR_STEP = 48 * 16384  # octets per Sequoia call: whole 64-character lines
+
+
+def _gf2_mulmod(a: int, b: int) -> int:
+    """``a * b mod P`` over GF(2), with P the CRC-24 polynomial (24-bit operands)."""
+    out = 0
+    while b:
+        if b & 1:
+            out ^= a
+        b >>= 1
+        a <<= 1
+        if a & 0x1000000:
+            a ^= _CRC24_POLY
+    return out
+
+
+def _x_pow_mod(bits: int) -> int:
+    """``x^bits mod P`` by square-and-multiply."""
+    result, base = 1, 2  # 1 and x
+    while bits:
+        if bits & 1:
+            result = _gf2_mulmod(result, base)
+        base = _gf2_mulmod(base, base)
+        bits >>= 1
+    return result
+
+
+def armor_chunks(
+    pieces: Iterable[bytes], kind: str = "MESSAGE", eol: bytes = b"\n"
+) -> Iterator[bytes]:
+    """The armor of the concatenation of ``pieces``, in pieces, lines ended by ``eol``.
+
+    The output, joined, equals :func:`enarmor` of the joined input (with ``eol`` for LF).
+    Memory stays at about one step whatever the input size.
+    """
+    if kind not in _SEQUOIA_KINDS:
+        raise UsageError(f"armor_chunks writes {sorted(_SEQUOIA_KINDS)}, not {kind!r}")
+    sq_kind = _SEQUOIA_KINDS[kind]
+    state = 0  # crc(0, data so far); the INIT term is added once at the end
+    total = 0
+    shifts: dict[int, int] = {}
+    yield f"-----BEGIN PGP {kind}-----{eol.decode()}{eol.decode()}".encode("ascii")
+    for step in _regroup(pieces, _ARMOR_STEP):
+        text = pysequoia.armor(step, sq_kind).encode("ascii")
+        body_at = text.index(b"\n\n") + 2
+        crc_at = text.rindex(b"\n=", 0, len(text) - 2)
+        chunk_crc = int.from_bytes(base64.b64decode(text[crc_at + 2 : crc_at + 6]), "big")
+        n = len(step)
+        if n not in shifts:
+            shifts[n] = _x_pow_mod(8 * n)
+        # Sequoia's CRC starts from INIT: remove that term to get crc(0, step)
+        state = _gf2_mulmod(state, shifts[n]) ^ chunk_crc ^ _gf2_mulmod(_CRC24_INIT, shifts[n])
+        total += n
+        body = text[body_at : crc_at + 1]
+        yield body if eol == b"\n" else body.replace(b"\n", eol)
+    if not total:
+        raise UsageError("nothing to armor")
+    crc = state ^ _gf2_mulmod(_CRC24_INIT, _x_pow_mod(8 * total))
+    footer = b"=" + base64.b64encode(crc.to_bytes(3, "big")) + eol
+    yield footer + f"-----END PGP {kind}-----".encode("ascii") + eol
+
+
+def _regroup(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut a stream of pieces into ``size``-octet steps (the last may be shorter)."""
+    buf = bytearray()
+    for piece in pieces:
+        view = memoryview(piece)
+        if not buf and len(view) >= size:
+            whole = len(view) - len(view) % size
+            for start in range(0, whole, size):
+                yield bytes(view[start : start + size])
+            view = view[whole:]
+        buf += view
+        while len(buf) >= size:
+            yield bytes(buf[:size])
+            del buf[:size]
+    if buf:
+        yield bytes(buf)

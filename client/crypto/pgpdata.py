@@ -21,7 +21,7 @@ import bz2
 import hashlib
 import hmac
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -33,7 +33,7 @@ from client.crypto.pgpalgos import (
     AEAD_NONCE_SIZES,
     aead_cipher,
     cfb_decrypt,
-    cfb_encrypt,
+    cfb_encryptor,
     cipher_info,
 )
 from client.crypto.pgppackets import Reader, Tag
@@ -52,6 +52,8 @@ __all__ = [
     "decompress",
     "decrypt_data_packet",
     "encrypt_seipd_v1",
+    "seipd_v1_chunks",
+    "seipd_v1_length",
 ]
 
 COMPRESSION_NAMES = {0: "uncompressed", 1: "ZIP", 2: "ZLIB", 3: "BZIP2"}
@@ -93,7 +95,9 @@ def _seipd_v1(ciphertext: bytes, sk: SessionKey) -> DataResult:
         raise TamperedMessage(_TAMPERED)
     plain = cfb_decrypt(info, sk.key, ciphertext)
     mdc_at = len(plain) - 22
-    expected = hashlib.sha1(plain[: mdc_at + 2]).digest()  # noqa: S324 - MDC is SHA-1
+    view = memoryview(plain)  # hash without a full-size slice copy
+    expected = hashlib.sha1(view[: mdc_at + 2]).digest()  # noqa: S324 - MDC is SHA-1
+    view.release()
     header_ok = hmac.compare_digest(plain[mdc_at : mdc_at + 2], b"\xd3\x14")
     hash_ok = hmac.compare_digest(expected, plain[mdc_at + 2 :])
     if not (header_ok & hash_ok):
@@ -202,10 +206,32 @@ def encrypt_seipd_v1(
     plaintext: bytes, cipher: int, session_key: bytes, rng: Callable[[int], bytes]
 ) -> bytes:
     """A SEIPDv1 packet body: CFB over random prefix, plaintext and MDC packet."""
+    return b"".join(seipd_v1_chunks(plaintext, cipher, session_key, rng))
+
+
+def seipd_v1_length(plaintext_length: int, cipher: int) -> int:
+    """The length of the SEIPDv1 body :func:`seipd_v1_chunks` writes (version, prefix, MDC)."""
+    return 1 + cipher_info(cipher).block_size + 2 + plaintext_length + 22
+
+
+def seipd_v1_chunks(
+    plaintext: bytes, cipher: int, session_key: bytes, rng: Callable[[int], bytes]
+) -> Iterator[bytes]:
+    """The SEIPDv1 body in ~1 MiB pieces: one pass hashes (MDC) and encrypts (CFB) each
+    step of ``plaintext``, so no full-size prefixed copy or ciphertext is ever built."""
     info = cipher_info(cipher)
     prefix = rng(info.block_size)
     if len(prefix) != info.block_size:
         raise ValueError("rng returned the wrong number of octets")
-    plain = prefix + prefix[-2:] + plaintext + b"\xd3\x14"
-    mdc = hashlib.sha1(plain).digest()  # noqa: S324 - MDC is SHA-1 by definition
-    return b"\x01" + cfb_encrypt(info, session_key, plain + mdc)
+    enc = cfb_encryptor(info, session_key)
+    mdc = hashlib.sha1()  # noqa: S324 - MDC is SHA-1 by definition
+    head = prefix + prefix[-2:]
+    mdc.update(head)
+    yield b"\x01" + enc.update(head)
+    view = memoryview(plaintext)
+    for start in range(0, len(view), _STEP):
+        piece = view[start : start + _STEP]
+        mdc.update(piece)
+        yield enc.update(piece)
+    mdc.update(b"\xd3\x14")
+    yield enc.update(b"\xd3\x14" + mdc.digest()) + enc.finalize()

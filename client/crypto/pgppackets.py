@@ -29,6 +29,8 @@ __all__ = [
     "Tag",
     "encode_mpi",
     "encode_new_length",
+    "packet_header",
+    "packet_tags",
     "parse_packets",
     "serialize_packet",
 ]
@@ -99,6 +101,13 @@ class Reader:
         out = self._data[self._pos : self._pos + n]
         self._pos += n
         return out
+
+    def skip(self, n: int) -> int:
+        """Advance over ``n`` octets without copying them; returns where they start."""
+        if n < 0 or self._pos + n > len(self._data):
+            raise MalformedMessage(f"truncated {self._what}")
+        self._pos += n
+        return self._pos - n
 
     def u8(self) -> int:
         return self.take(1)[0]
@@ -187,13 +196,19 @@ def parse_packets(data: bytes, *, max_packets: int = MAX_PACKETS) -> list[Packet
             else:
                 if tag not in _PARTIAL_OK:
                     raise MalformedMessage("partial body length on a non-data packet")
-                chunks = [r.take(length)]
+                # views of the chunks, joined once (not a copy per chunk and then the join)
+                view = memoryview(data)
+                start = r.skip(length)
+                chunks = [view[start : start + length]]
                 while partial:
                     if len(chunks) >= _MAX_PARTIAL_CHUNKS:
                         raise MessageTooLarge("too many partial body chunks")
                     length, partial = _new_length(r)
-                    chunks.append(r.take(length))
+                    start = r.skip(length)
+                    chunks.append(view[start : start + length])
                 body = b"".join(chunks)
+                del chunks
+                view.release()
         else:
             tag = (ctb >> 2) & 0x0F
             ltype = ctb & 0x03
@@ -211,3 +226,69 @@ def parse_packets(data: bytes, *, max_packets: int = MAX_PACKETS) -> list[Packet
             raise MalformedMessage("packet with reserved tag 0")
         packets.append(Packet(tag, body))
     return packets
+
+
+def packet_header(tag: int, length: int) -> bytes:
+    """The new-format header of a packet whose body (``length`` octets) follows separately."""
+    if not 0 < tag < 64:
+        raise ValueError(f"invalid packet tag {tag}")
+    return bytes([0xC0 | tag]) + encode_new_length(length)
+
+
+def packet_tags(data: bytes, *, max_packets: int = MAX_PACKETS) -> list[int]:
+    """The tags of the packets in ``data``, framing checked as :func:`parse_packets` does,
+    but without copying any body (for a quick look at a large stream)."""
+    view = memoryview(data)
+    pos, size = 0, len(view)
+    tags: list[int] = []
+
+    def skip(n: int) -> None:
+        nonlocal pos
+        if n < 0 or pos + n > size:
+            raise MalformedMessage("truncated OpenPGP packet stream")
+        pos += n
+
+    def octets(n: int) -> int:
+        start = pos
+        skip(n)
+        return int.from_bytes(view[start:pos], "big")
+
+    while pos < size:
+        if len(tags) >= max_packets:
+            raise MessageTooLarge("too many OpenPGP packets")
+        ctb = octets(1)
+        if not ctb & 0x80:
+            raise MalformedMessage("not an OpenPGP packet (bad header octet)")
+        if ctb & 0x40:
+            tag = ctb & 0x3F
+            chunks = 0
+            while True:
+                first = octets(1)
+                if first < 192:
+                    skip(first)
+                elif first < 224:
+                    skip(((first - 192) << 8) + octets(1) + 192)
+                elif first == 255:
+                    skip(octets(4))
+                else:
+                    if tag not in _PARTIAL_OK:
+                        raise MalformedMessage("partial body length on a non-data packet")
+                    chunks += 1
+                    if chunks >= _MAX_PARTIAL_CHUNKS:
+                        raise MessageTooLarge("too many partial body chunks")
+                    skip(1 << (first & 0x1F))
+                    continue
+                break
+        else:
+            tag = (ctb >> 2) & 0x0F
+            ltype = ctb & 0x03
+            if ltype == 3:
+                if tag not in _PARTIAL_OK:
+                    raise MalformedMessage("indeterminate length on a non-data packet")
+                pos = size
+            else:
+                skip(octets((1, 2, 4)[ltype]))
+        if tag == 0:
+            raise MalformedMessage("packet with reserved tag 0")
+        tags.append(tag)
+    return tags

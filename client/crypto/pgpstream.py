@@ -17,6 +17,8 @@ with pysequoia::
         inner_packets = literal_packet(data) or pysequoia.sign(..., INLINE, armor=False)
         -> PKESK v3 per chosen subkey (pgprecipients) + SKESK v4 per password
         -> SEIPDv1 with MDC                       (the caller armors: enarmor())
+    encrypt_chunks(...) is the same output in ~1 MiB pieces (one pass hashes the MDC and
+    encrypts each piece), for armor_chunks(): a 50 MB message is never copied whole.
 
 Errors: no usable key or password -> ``DecryptionFailed`` (one text for every cause);
 integrity failure -> ``TamperedMessage``; password-only messages with a wrong
@@ -35,9 +37,23 @@ from datetime import datetime
 
 from client.crypto.pgpalgos import cipher_by_name
 from client.crypto.pgparmor import dearmor, enarmor
-from client.crypto.pgpdata import DataResult, decompress, decrypt_data_packet, encrypt_seipd_v1
+from client.crypto.pgpdata import (
+    DataResult,
+    decompress,
+    decrypt_data_packet,
+    seipd_v1_chunks,
+    seipd_v1_length,
+)
 from client.crypto.pgpkeys import SecretKey, UnlockedKey, load_secret_keys
-from client.crypto.pgppackets import Packet, Reader, Tag, parse_packets, serialize_packet
+from client.crypto.pgppackets import (
+    Packet,
+    Reader,
+    Tag,
+    packet_header,
+    packet_tags,
+    parse_packets,
+    serialize_packet,
+)
 from client.crypto.pgprecipients import all_encryption_subkeys
 from client.crypto.pgpsession import (
     PKESK,
@@ -70,6 +86,7 @@ __all__ = [
     "decrypt",
     "enarmor",
     "encrypt",
+    "encrypt_chunks",
     "literal_packet",
     "parse_literal",
 ]
@@ -112,6 +129,7 @@ class DecryptedStream:
     recipient_key_ids: tuple[str, ...]  # hex key IDs named by the PKESKs ("0"*16 = hidden)
     decrypted_with: str  # fingerprint (hex) of the subkey used, or "password"
     signed: bool
+    signature_packets: bytes = field(default=b"", repr=False)  # the Signature packets only
 
 
 def literal_packet(data: bytes, filename: bytes = b"", fmt: bytes = b"b", date: int = 0) -> bytes:
@@ -291,9 +309,13 @@ def _flatten(data: bytes, budget: list[int], depth: int, names: list[str]) -> li
     return out
 
 
-def _inner_message(plaintext: bytes, max_output: int) -> tuple[list[Packet], Literal, str | None]:
+def _inner_message(box: list[bytes], max_output: int) -> tuple[list[Packet], Literal, str | None]:
+    """Parse the decrypted stream taken out of ``box`` (emptied, so the caller's full-size
+    plaintext is freed as soon as it has been parsed)."""
     names: list[str] = []
-    packets = [p for p in _flatten(plaintext, [max_output], 0, names) if p.tag not in _IGNORED]
+    flat = _flatten(box.pop(), [max_output], 0, names)
+    packets = [p for p in flat if p.tag not in _IGNORED]
+    del flat
     literals = [p for p in packets if p.tag == Tag.LITERAL]
     for packet in packets:
         if packet.tag in _SESSION_TAGS | _DATA_TAGS:
@@ -302,7 +324,10 @@ def _inner_message(plaintext: bytes, max_output: int) -> tuple[list[Packet], Lit
             raise MalformedMessage(f"unexpected packet {packet.tag} inside the encrypted message")
     if len(literals) != 1:
         raise MalformedMessage("an OpenPGP message must contain exactly one literal packet")
-    return packets, parse_literal(literals[0].body), (names[0] if names else None)
+    head = Reader(literals[0].body, "literal data packet")
+    fmt, filename = head.take(1), head.take(head.u8())
+    literal = Literal(fmt, filename, head.u32(), b"")  # data: sliced later, once
+    return packets, literal, (names[0] if names else None)
 
 
 def decrypt(
@@ -325,6 +350,7 @@ def decrypt(
     if len(binary) > max_output:
         raise MessageTooLarge("the encrypted message exceeds the size limit")
     session, data_packet = _split_message(parse_packets(binary))
+    del binary  # the packets hold their own copies
     pkesks, skesks, key_ids = _parse_session_packets(session)
     keys = load_secret_keys(secret_keys)
     attempts = _Attempts()
@@ -332,20 +358,47 @@ def decrypt(
         pkesks, skesks, keys, _passphrases(key_passphrase), passwords, attempts
     )
     result, used = _decrypt_with_candidates(data_packet, candidates, attempts)
-    packets, literal, compression = _inner_message(result.plaintext, max_output)
+    del data_packet
+    # Only authenticated plaintext reaches this point (MDC/AEAD checked above). From here
+    # on at most two full-size copies live at once: parsed packets -> serialised stream ->
+    # literal data sliced from it.
+    cipher, integrity = result.cipher, result.integrity
+    box = [result.plaintext]
+    del result
+    packets, literal, compression = _inner_message(box, max_output)
+    signed = any(p.tag != Tag.LITERAL for p in packets)
+    signature_packets = _serialize_all([p for p in packets if p.tag == Tag.SIGNATURE])
+    stream, literal_at = _serialize_all(packets), 0
+    for p in packets:
+        header_len = len(packet_header(p.tag, len(p.body)))
+        if p.tag == Tag.LITERAL:
+            literal_at += header_len + 6 + len(literal.filename)
+            literal_end = literal_at + len(p.body) - 6 - len(literal.filename)
+            break
+        literal_at += header_len + len(p.body)
+    del packets
     return DecryptedStream(
-        packets=b"".join(p.serialize() for p in packets),
-        literal=literal.data,
+        packets=stream,
+        signature_packets=signature_packets,
+        literal=stream[literal_at:literal_end],
         filename=literal.filename.decode("utf-8", "replace"),
         literal_format=literal.fmt.decode("latin-1"),
         literal_date=literal.date,
-        cipher=result.cipher,
-        integrity=result.integrity,
+        cipher=cipher,
+        integrity=integrity,
         compression=compression,
         recipient_key_ids=tuple(key_ids),
         decrypted_with=used.source,
-        signed=any(p.tag != Tag.LITERAL for p in packets),
+        signed=signed,
     )
+
+
+def _serialize_all(packets: list[Packet]) -> bytes:
+    """The packets re-serialised, copied once (not once per packet and again to join)."""
+    pieces: list[bytes] = []
+    for p in packets:
+        pieces += (packet_header(p.tag, len(p.body)), p.body)
+    return b"".join(pieces)
 
 
 # -- encryption -----------------------------------------------------------------------------
@@ -353,10 +406,9 @@ def decrypt(
 
 def _check_inner(inner_packets: bytes) -> None:
     try:
-        packets = parse_packets(inner_packets)
+        tags = packet_tags(inner_packets)  # framing only: no copy of a 50 MB literal
     except MalformedMessage as exc:
         raise UsageError("inner_packets must be an OpenPGP packet stream") from exc
-    tags = [p.tag for p in packets]
     if not tags or any(t not in _PLAIN_TAGS for t in tags):
         raise UsageError(
             "inner_packets must be literal/compressed/signature packets "
@@ -380,6 +432,30 @@ def encrypt(
     OpenSSL; everything else (session key, ephemeral ECDH keys, salts, prefix) from
     ``rng``.
     """
+    return b"".join(
+        encrypt_chunks(
+            inner_packets,
+            recipients=recipients,
+            passwords=passwords,
+            cipher=cipher,
+            rng=rng,
+            now=now,
+        )
+    )
+
+
+def encrypt_chunks(
+    inner_packets: bytes,
+    *,
+    recipients: Sequence[bytes] = (),
+    passwords: Sequence[bytes] = (),
+    cipher: str = "AES-256",
+    rng: Callable[[int], bytes] = os.urandom,
+    now: datetime | None = None,
+) -> Iterator[bytes]:
+    """:func:`encrypt`, as pieces of at most ~1 MiB (feed them to
+    :func:`~client.crypto.pgparmor.armor_chunks` or a file). Every check and the
+    session-key packets happen before the first piece is returned."""
     if isinstance(recipients, bytes) or isinstance(passwords, bytes | str):
         raise UsageError("recipients and passwords are sequences of bytes")
     if not recipients and not passwords:
@@ -391,14 +467,19 @@ def encrypt(
     session_key = rng(info.key_size)
     if len(session_key) != info.key_size:
         raise UsageError("rng returned the wrong number of octets")
-    out = [
+    head = [
         serialize_packet(Tag.PKESK, build_pkesk_v3(pub, info.algo_id, session_key, rng))
         for pub in all_encryption_subkeys(recipients, now=now)
     ]
-    out += [
+    head += [
         serialize_packet(Tag.SKESK, build_skesk_v4(pw, info.algo_id, session_key, rng))
         for pw in passwords
     ]
-    body = encrypt_seipd_v1(inner_packets, info.algo_id, session_key, rng)
-    out.append(serialize_packet(Tag.SEIPD, body))
-    return b"".join(out)
+    head.append(packet_header(Tag.SEIPD, seipd_v1_length(len(inner_packets), info.algo_id)))
+    body = seipd_v1_chunks(inner_packets, info.algo_id, session_key, rng)
+    return _chain(b"".join(head), body)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest

@@ -232,7 +232,8 @@ class Opener:
         )
         sigs: list[SignatureResult] = []
         if stream.signed:
-            issuers = pgpsig.signature_issuers(stream.packets)
+            sig_packets = stream.signature_packets  # not the 50 MB literal: parse only these
+            issuers = pgpsig.signature_issuers(sig_packets) if sig_packets else []
             sigs = self._pgp_results(
                 issuers, lambda store: pysequoia.verify(bytes=stream.packets, store=store), now
             )
@@ -372,11 +373,17 @@ def _protect_pgp(
         )
     else:
         inner_packets = pgpstream.literal_packet(prepared.inner)
-    ciphertext = pgpstream.encrypt(inner_packets, recipients=certs, rng=rng, now=now)
-    armored = pgparmor.enarmor(ciphertext, "MESSAGE")
-    entity = compose.wrap_pgp_encrypted(armored, rng)
+    # Encrypt and armor in ~1 MiB steps; the message is joined once at the end.
+    armored = list(
+        pgparmor.armor_chunks(
+            pgpstream.encrypt_chunks(inner_packets, recipients=certs, rng=rng, now=now),
+            "MESSAGE",
+            eol=b"\r\n",
+        )
+    )
+    del inner_packets
     return ProtectResult(
-        compose.assemble(prepared.outer, entity),
+        compose.pgp_encrypted_message(prepared.outer, armored, rng),
         "pgp",
         "AES-256",
         signer is not None,
@@ -423,7 +430,6 @@ def _protect_smime(
     use_gcm = gcm if gcm is not None else all(keys.smime_supports_gcm(c) for c in certs)
     cipher: cms.EncryptCipher = "aes256-gcm" if use_gcm else "aes256-cbc"
     der = cms.encrypt(content, certs, cipher=cipher, rng=rng)
-    entity = compose.wrap_smime_enveloped(der, authenticated=use_gcm)
-    return ProtectResult(
-        compose.assemble(prepared.outer, entity), "smime", cipher, sign, tuple(recipients)
-    )
+    del content  # the signed entity (a full-size copy) is not needed for the base64 step
+    message = compose.smime_enveloped_message(prepared.outer, der, authenticated=use_gcm)
+    return ProtectResult(message, "smime", cipher, sign, tuple(recipients))

@@ -12,8 +12,9 @@ with header protection the user's header fields are copied into the inner root p
 The ``wrap_*`` functions put a signature or ciphertext around an inner entity and return
 the new entity's bytes; they are pure string assembly, so the bytes that were signed are
 exactly the bytes that are sent. :func:`assemble` joins outer header fields and an entity
-into the final message (CRLF line endings). Boundaries come from ``rng`` so output is
-deterministic under test.
+into the final message (CRLF line endings). :func:`pgp_encrypted_message` and
+:func:`smime_enveloped_message` give the same bytes as ``assemble(wrap_...)`` but join the
+(large) payload once. Boundaries come from ``rng`` so output is deterministic under test.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import email.message
 import email.policy
 import quopri
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -32,12 +33,21 @@ from email.utils import format_datetime, getaddresses
 
 from client.errors import MalformedMessage, MessageTooLarge, UsageError
 from client.mime.headers import OBSCURED_SUBJECT, PROTECTED, hp_outer_fields, is_content_header
-from client.mime.raw import MAX_DEPTH, parse_entity, split_multipart, to_crlf
+from client.mime.raw import (
+    MAX_DEPTH,
+    b64_lines,
+    b64_pieces,
+    parse_entity,
+    split_multipart,
+    to_crlf,
+)
 
 __all__ = [
     "Prepared",
     "assemble",
+    "pgp_encrypted_message",
     "prepare",
+    "smime_enveloped_message",
     "wrap_pgp_encrypted",
     "wrap_pgp_signed",
     "wrap_smime_enveloped",
@@ -111,17 +121,37 @@ def _serialize(msg: email.message.Message) -> bytes:
 
 
 _FIELD_SPLIT = re.compile(rb"\r\n(?![ \t])")
-_TRAILING_WS = re.compile(rb"[ \t]\r\n")
+_MAX_LINE = 998
+_WINDOW = 1 << 20
+
+
+def _short_lines(body: bytes) -> bool:
+    """True when no CRLF-delimited line of ``body`` exceeds 998 octets.
+
+    Split in ~1 MiB windows cut at line ends, so a 50 MB attachment never becomes one list
+    of a million line objects at once.
+    """
+    start, size = 0, len(body)
+    while start < size:
+        end = body.find(b"\r\n", min(start + _WINDOW, size))
+        end = size if end < 0 else end
+        if end - start <= _MAX_LINE:
+            pass
+        elif max(map(len, body[start:end].split(b"\r\n"))) > _MAX_LINE:
+            return False
+        start = end + 2
+    return True
 
 
 def _seven_bit_safe(body: bytes) -> bool:
     """True when ``body`` can be signed as it is: ASCII, short lines, nothing MTAs rewrite."""
     return (
         body.isascii()
-        and max(map(len, body.split(b"\r\n")), default=0) <= 998
-        and _TRAILING_WS.search(body) is None
+        and b" \r\n" not in body
+        and b"\t\r\n" not in body
         and not body.startswith(b"From ")
         and b"\r\nFrom " not in body
+        and _short_lines(body)
     )
 
 
@@ -145,12 +175,16 @@ def _to_7bit(entity: bytes, depth: int = 0) -> bytes:
     e = parse_entity(entity, canonical=True)
     if e.content_type.startswith("multipart/"):
         parts = split_multipart(e)
+        header_block, boundary = e.header_block, e.param("boundary") or ""
+        del e  # its body copy is not needed while the parts are looked at
         new = [_to_7bit(p, depth + 1) for p in parts]
         if new == parts:
             return entity
-        delim = b"--" + (e.param("boundary") or "").encode("ascii", "replace")
-        body = b"".join(delim + b"\r\n" + p + b"\r\n" for p in new) + delim + b"--\r\n"
-        return e.header_block + b"\r\n\r\n" + body
+        delim = b"--" + boundary.encode("ascii", "replace")
+        pieces = [header_block, b"\r\n\r\n"]
+        for p in new:
+            pieces += (delim, b"\r\n", p, b"\r\n")
+        return b"".join([*pieces, delim, b"--\r\n"])
     if e.header_block.isascii() and _seven_bit_safe(e.body):
         return entity
     try:
@@ -181,7 +215,7 @@ def prepare(
             raise MalformedMessage("the message to protect has no header section")
         split = len(canonical)
         canonical += b"\r\n\r\n"
-    header_block, body = canonical[:split], canonical[split + 4 :]
+    header_block, body = canonical[:split], memoryview(canonical)[split + 4 :]
     try:
         msg = BytesHeaderParser(policy=email.policy.default).parsebytes(header_block + b"\r\n\r\n")
     except Exception as exc:
@@ -210,10 +244,11 @@ def prepare(
     ]
     if not any(_field_name(f) == "content-type" for f in content):
         content.insert(0, b"Content-Type: text/plain; charset=us-ascii")
-    entity = _to_7bit(b"\r\n".join(content) + b"\r\n\r\n" + body)
+    entity = _to_7bit(b"".join([b"\r\n".join(content), b"\r\n\r\n", body]))
+    body.release()
     split = entity.find(b"\r\n\r\n")
     inner = BytesHeaderParser(policy=email.policy.default).parsebytes(entity[: split + 4])
-    entity_body = entity[split + 4 :]
+    entity_body = memoryview(entity)[split + 4 :]  # copied once, into the result
 
     outer: list[tuple[str, str]] = []
     for name, value in message_fields:
@@ -241,7 +276,7 @@ def prepare(
     )
     return Prepared(
         outer=tuple(outer),
-        inner=head + b"\r\n" + entity_body,
+        inner=b"".join([head, b"\r\n", entity_body]),
         sender=sender,
         recipients=recipients,
     )
@@ -249,15 +284,17 @@ def prepare(
 
 def _b64_lines(data: bytes) -> bytes:
     """Base64 in 76-character CRLF lines (RFC 2045), at C speed."""
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    return b64_lines(data)
 
 
 def _multipart(content_type: str, preamble: str, parts: list[bytes], boundary: str) -> bytes:
     head = f'Content-Type: {content_type};\r\n boundary="{boundary}"\r\n\r\n{preamble}\r\n'
-    body = head.encode("ascii")
+    delim = f"--{boundary}\r\n".encode("ascii")
+    pieces = [head.encode("ascii")]
     for part in parts:
-        body += f"--{boundary}\r\n".encode("ascii") + part + b"\r\n"
-    return body + f"--{boundary}--\r\n".encode("ascii")
+        pieces += (delim, part, b"\r\n")
+    pieces.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(pieces)  # one copy, not one per part
 
 
 def wrap_smime_signed(inner: bytes, signature_der: bytes, micalg: str, rng: Rng) -> bytes:
@@ -294,6 +331,17 @@ def wrap_pgp_signed(inner: bytes, armored_signature: bytes, micalg: str, rng: Rn
 
 def wrap_smime_enveloped(cms_der: bytes, *, authenticated: bool) -> bytes:
     """``application/pkcs7-mime`` enveloped (or authEnveloped) data (RFC 8551 §3.3)."""
+    return b"".join(_smime_enveloped_pieces(cms_der, authenticated=authenticated))
+
+
+def smime_enveloped_message(
+    outer: tuple[tuple[str, str], ...], cms_der: bytes, *, authenticated: bool
+) -> bytes:
+    """``assemble(outer, wrap_smime_enveloped(cms_der, ...))`` in one copy (large messages)."""
+    return b"".join([_head(outer), *_smime_enveloped_pieces(cms_der, authenticated=authenticated)])
+
+
+def _smime_enveloped_pieces(cms_der: bytes, *, authenticated: bool) -> list[bytes]:
     smime_type = "authEnveloped-data" if authenticated else "enveloped-data"
     head = (
         f'Content-Type: application/pkcs7-mime; smime-type={smime_type};\r\n name="smime.p7m"\r\n'
@@ -301,7 +349,7 @@ def wrap_smime_enveloped(cms_der: bytes, *, authenticated: bool) -> bytes:
         'Content-Disposition: attachment; filename="smime.p7m"\r\n'
         "Content-Description: S/MIME Encrypted Message\r\n\r\n"
     )
-    return head.encode("ascii") + _b64_lines(cms_der)
+    return [head.encode("ascii"), *b64_pieces(cms_der)]
 
 
 def wrap_pgp_encrypted(armored: bytes, rng: Rng) -> bytes:
@@ -324,14 +372,35 @@ def wrap_pgp_encrypted(armored: bytes, rng: Rng) -> bytes:
     )
 
 
-def assemble(outer: tuple[tuple[str, str], ...], entity: bytes) -> bytes:
-    """Outer header fields + ``MIME-Version`` + an entity (its own header block first)."""
-    if not entity or entity.startswith(b"\r\n"):
-        raise UsageError("an entity to assemble must start with its header block")
+def pgp_encrypted_message(
+    outer: tuple[tuple[str, str], ...], armored_crlf: Iterable[bytes], rng: Rng
+) -> bytes:
+    """``assemble(outer, wrap_pgp_encrypted(armored, rng))`` in one copy, for large messages.
+
+    ``armored_crlf`` are the pieces of the armored message with CRLF line ends (as
+    :func:`client.crypto.pgparmor.armor_chunks` writes them with ``eol=b"\\r\\n"``).
+    """
+    pieces = list(armored_crlf)
+    if not pieces or not pieces[0].startswith(b"-----BEGIN PGP MESSAGE-----\r\n"):
+        raise UsageError("an armored OpenPGP message with CRLF line ends is expected")
+    last = pieces[-1].rstrip(b"\r\n")
+    entity = wrap_pgp_encrypted(b"\x00", rng)  # the frame around a one-octet placeholder
+    at = entity.index(b"\r\n\r\n\x00\r\n") + 4
+    frame = [entity[:at], *pieces[:-1], last, entity[at + 1 :]]
+    return b"".join([_head(outer), *frame])
+
+
+def _head(outer: tuple[tuple[str, str], ...]) -> bytes:
     head = b""
     for name, value in outer:
         if name.lower() == "mime-version":
             continue
         head += _POLICY.header_factory(name, value).fold(policy=_POLICY).encode("ascii")
-    head += b"MIME-Version: 1.0\r\n"
-    return head + to_crlf(entity)
+    return head + b"MIME-Version: 1.0\r\n"
+
+
+def assemble(outer: tuple[tuple[str, str], ...], entity: bytes) -> bytes:
+    """Outer header fields + ``MIME-Version`` + an entity (its own header block first)."""
+    if not entity or entity.startswith(b"\r\n"):
+        raise UsageError("an entity to assemble must start with its header block")
+    return _head(outer) + to_crlf(entity)

