@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from client import __version__
+import client
 from client.errors import SealmailError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
@@ -44,12 +44,23 @@ COMMAND_MODULES = (
 )
 
 
+class _Version(argparse.Action):
+    """``--version``, reading the installed metadata only when asked (start-up time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kw: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kw.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> NoReturn:
+        print(f"sealmail {client.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sealmail",
         description="Secure mail for people who handle health data (S/MIME, OpenPGP).",
     )
-    p.add_argument("--version", action="version", version=f"sealmail {__version__}")
+    p.add_argument("--version", action=_Version, help="show the version and exit")
     p.add_argument(
         "--profile",
         default=os.environ.get("SEALMAIL_PROFILE"),
