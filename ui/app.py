@@ -266,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shots.when_ready(window, funnel, args.screenshot, args.screenshot_dir, app.quit)
 
     rc = app.exec()
+    window.stop_watch()  # the new-mail watcher's thread ends before the servers stop
     funnel.wait_idle(10_000)
     if window.source is not None and window.source not in sources:
         sources.append(window.source)  # e.g. the account the wizard added

@@ -38,6 +38,14 @@ work): :func:`send_capabilities` is the one place that decides whether ``Session
 applies the policy and makes password envelopes; :func:`envelope_passwords_of` is the one
 place that reads one-time passwords from a send result. Until ``Session.send`` applies the
 policy, the composer refuses to send anything the plan wants above TLS (fail closed).
+
+The user's preferences (Settings, :meth:`Session.preferences`) apply where the policy's
+``user_may`` lets the user choose: the plan starts from the preferred default level when
+the user picked none (never below the policy's minimum; it travels with the message as
+the chosen level), and subject tags or password envelopes are off when the user turned
+them off (:meth:`Session.policy_for_user`). When the recipients change, their domains'
+MTA-STS policies are looked up off the GUI thread (:mod:`ui.tlsrefresh`) and the message is
+planned again, so a domain that enforces MTA-STS shows it as its reason.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import getaddresses, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import (
@@ -87,7 +95,11 @@ from ui.banner import Level as BannerLevel
 from ui.completion import AddressCompleter, address_model
 from ui.fileopen import open_files, read_files
 from ui.i18n import tr
+from ui.tlsrefresh import StsRefresher
 from ui.workers import Funnel
+
+if TYPE_CHECKING:
+    from client.transport.tlsknowledge import StsSources
 
 __all__ = [
     "LEVELS",
@@ -181,8 +193,8 @@ def recipient_words(rp: RecipientPlan, *, envelopes: bool = True) -> str:
         return tr(CTX, "{address}: password envelope").format(address=a)
     if rp.method == "tls":
         return tr(CTX, "{address}: TLS to your mail server only (not end-to-end)").format(address=a)
-    if rp.method == "tls-required":
-        return tr(CTX, "{address}: TLS on every hop (partner domain)").format(address=a)
+    if rp.method == "tls-required":  # why: partner list, internal domain, MTA-STS enforce
+        return tr(CTX, "{address}: TLS on every hop ({why})").format(address=a, why=rp.why)
     method = _METHODS.get(rp.method, rp.method)
     if rp.level.encrypts:
         return tr(CTX, "{address}: {method}").format(address=a, method=method)
@@ -270,6 +282,8 @@ class Assessment:
     plan: Plan
     policy: str  # the organisation policy's name
     envelopes_available: bool
+    #: the user's default level (Settings) the plan started from, when the user chose none
+    default_level: Level | None = None
 
     @property
     def findings(self) -> tuple[str, ...]:
@@ -320,7 +334,8 @@ class Reachability:
         self._policy = org_policy
         self._capabilities = capabilities
 
-    def policy(self) -> OrgPolicy:
+    def organisation_policy(self) -> OrgPolicy:
+        """The organisation's policy as IT set it (no user preference applied)."""
         if self._policy is not None:
             return self._policy
         current = getattr(self.session, "current_org_policy", None)
@@ -331,6 +346,10 @@ class Reachability:
 
         return load_org_policy()  # the managed file (or the defaults); errors are shown
 
+    def policy(self) -> OrgPolicy:
+        """The policy with the user's preferences applied where ``user_may`` allows."""
+        return self.session.policy_for_user(self.organisation_policy())
+
     def assess(self, raw: bytes, user_level: Level | None, *, now: datetime) -> Assessment:
         policy = self.policy()
         caps = self._capabilities(self.session)
@@ -338,8 +357,11 @@ class Reachability:
             # promise no envelope the send path cannot make: the planner then holds such a
             # recipient and offers the other fixes (import a key, remove the recipient)
             policy = replace(policy, password_envelopes=False)
+        default = None
+        if user_level is None:  # the user's default (Settings): a floor above the minimum
+            default = user_level = self.session.preferred_level(policy)
         p = self.session.policy_plan(raw, policy, level=user_level, now=now)
-        return Assessment(p, policy.name, policy.envelopes_allowed)
+        return Assessment(p, policy.name, policy.envelopes_allowed, default)
 
     def send(
         self, raw: bytes, user_level: Level | None, *, account: str | None, now: datetime
@@ -358,8 +380,9 @@ class Reachability:
                 ).format(level=level_words(assessment.plan.level)),
             )
         kwargs: dict[str, Any] = {"email": account}
-        if caps.takes_level and user_level is not None:
-            kwargs["level"] = user_level
+        level = user_level or assessment.default_level
+        if caps.takes_level and level is not None:
+            kwargs["level"] = level
         entry = self.session.send(raw, **kwargs)
         return SendOutcome(assessment, entry=entry, passwords=tuple(envelope_passwords_of(entry)))
 
@@ -389,6 +412,7 @@ class _DropList(QListWidget):
 
 class ComposerWindow(QWidget):
     plan_updated = Signal(object)  # Assessment
+    tls_refreshed = Signal(list)  # domains with an MTA-STS record after a look-up
     send_done = Signal(object)  # SendOutcome or exception
     draft_saved = Signal(object)  # SavedDraft or exception
     draft_loaded = Signal(object)  # DraftFields or exception
@@ -406,11 +430,15 @@ class ComposerWindow(QWidget):
         org_policy: OrgPolicy | None = None,
         adapter: Reachability | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sts_sources: StsSources | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.session = session
         self.funnel = funnel
+        #: MTA-STS look-ups (network) run here, never in the way of planning or sending
+        self.lookups = Funnel(self)
+        self.sts = StsRefresher(session, sources=sts_sources)
         self.clock = clock
         self.adapter = adapter or Reachability(session, org_policy=org_policy)
         self.assessment: Assessment | None = None
@@ -566,6 +594,12 @@ class ComposerWindow(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self.update_plan)
+        self._sts_timer = QTimer(self)
+        self._sts_timer.setSingleShot(True)
+        self._sts_timer.setInterval(800)
+        self._sts_timer.timeout.connect(self.refresh_tls)
+        for edit in (self.to, self.cc, self.bcc):
+            edit.textChanged.connect(lambda _t: self._sts_timer.start())
         for edit in (self.to, self.cc, self.bcc, self.subject, self.sender):
             edit.textChanged.connect(lambda _t: self._edited())
         self.body.textChanged.connect(self._edited)
@@ -713,8 +747,9 @@ class ComposerWindow(QWidget):
             if not auto:
                 self._show_result(BannerLevel.BAD, str(exc), ())
             return
-        if self.user_level is not None:
-            raw = f"X-Sealmail-Level: {self.user_level.value}\r\n".encode() + raw
+        chosen = self.user_level or (self.assessment.default_level if self.assessment else None)
+        if chosen is not None:
+            raw = f"X-Sealmail-Level: {chosen.value}\r\n".encode() + raw
         session, did = self.session, self.draft_id
         account = parseaddr(self.sender.text())[1] or None
         self.dirty = False
@@ -822,6 +857,27 @@ class ComposerWindow(QWidget):
             on_failure=lambda _exc: None,  # a stale draft is harmless; it stays visible
         )
 
+    # -- MTA-STS of the recipients' domains (ui.tlsrefresh), then plan again
+    def refresh_tls(self) -> None:
+        self._sts_timer.stop()
+        recipients, adapter, sts, now = self.recipients(), self.adapter, self.sts, self.clock()
+        if not recipients:
+            return
+
+        def work() -> list[str]:
+            policy = adapter.policy()
+            default = adapter.session.preferred_level(policy)
+            return sts.refresh(recipients, policy, now=now, default=default)
+
+        def done(found: Any) -> None:
+            if isinstance(found, BaseException):
+                found = []
+            if found:
+                self.update_plan()
+            self.tls_refreshed.emit(list(found))
+
+        self.lookups.submit("tls-refresh", work, on_success=done, on_failure=done)
+
     # -- planning (scanner + planner, on the funnel)
     def update_plan(self) -> None:
         self._debounce.stop()
@@ -865,7 +921,13 @@ class ComposerWindow(QWidget):
         p = a.plan
         self._show_level(p.level, a.floor)
         top = [r for r in p.reasons if r.level == p.level] or list(p.reasons)
-        why = _join(list(dict.fromkeys(reason_words(r) for r in top)))
+        words = [
+            tr(CTX, "your default protection (Settings)")
+            if r.rule == "user-level" and a.default_level is not None
+            else reason_words(r)
+            for r in top
+        ]
+        why = _join(list(dict.fromkeys(words)))
         self.why.setText(
             tr(CTX, "{level} — because {why}.").format(level=level_words(p.level), why=why)
         )

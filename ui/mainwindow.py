@@ -19,10 +19,24 @@ refresh, keys), Help (shortcuts, about). :data:`SHORTCUTS` lists the keyboard sh
 
 ``loaded`` fires once the first folder is listed and the selected message is shown: the
 ``--screenshot`` mode and the tests wait for it.
+
+Drafts: in the account's Drafts folder (:meth:`Session.drafts_folder_name`) the rows that
+are Sealmail drafts (:meth:`Session.drafts_list`, listed in the worker with the folder)
+are never opened here — an encrypted draft would only show its wrapper. Selecting one
+shows a note; Enter or a double-click opens it in the composer
+(:meth:`ui.composer.ComposerWindow.open_draft`), which decrypts it in memory.
+
+New mail: with an IMAP account (the demo included) a :class:`client.transport.watch.
+FolderWatcher` (IMAP IDLE, reconnecting) watches INBOX from its own thread. Its
+``on_new`` only emits a Qt signal (queued to the GUI thread); the GUI then synchronises
+that folder through the funnel (:meth:`Session.sync_folder`) and updates the list — the
+selection, opened messages and what was read here are kept — and the unread count.
+Closing the window stops the watcher (its thread ends within one IDLE tick).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +59,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from client.errors import SealmailError
 from ui.i18n import tr
 from ui.models import FolderModel, MessageModel, MessageRow
 from ui.reader import ReaderView
@@ -55,10 +70,14 @@ if TYPE_CHECKING:  # the services load in the worker: first paint does not wait 
     from client.mime.parse import OpenedMessage
     from client.mime.render import Readable
     from client.services import Session
+    from client.transport.watch import FolderWatcher
 
 __all__ = ["MainWindow"]
 
+log = logging.getLogger(__name__)
+
 CTX = "MainWindow"
+WATCHED = "INBOX"  # the folder watched for new mail (IMAP IDLE)
 PRIORITY_SELECTED = 10
 PRIORITY_BACKGROUND = -10
 VISIBLE_MIN = 40  # rows opened in the background when the view has no size yet
@@ -81,9 +100,18 @@ SHORTCUTS = (
 )
 
 
+class _WatchRelay(QObject):
+    """Lives on the GUI thread; the watcher's thread emits, Qt queues to the GUI thread."""
+
+    new_mail = Signal(object)  # client.transport.watch.NewMail
+    failed = Signal(object)  # TransportError
+
+
 class MainWindow(QMainWindow):
     loaded = Signal()
     message_shown = Signal(int)  # uid
+    folder_refreshed = Signal(str)  # a folder re-listed after new mail (or a draft change)
+    watching = Signal(object)  # the FolderWatcher once started, or the error
 
     def __init__(
         self,
@@ -104,6 +132,13 @@ class MainWindow(QMainWindow):
         self._want_uid: int | None = None
         self._loaded_once = False
         self._secondary: list[QWidget] = []
+        self._drafts: dict[int, str] = {}  # uid -> draft id, in the Drafts folder shown
+        self.watcher: FolderWatcher | None = None
+        self._watch_job = False
+        self._closed = False
+        self._relay = _WatchRelay(self)
+        self._relay.new_mail.connect(self._new_mail)
+        self._relay.failed.connect(self._watch_failed)
         title = tr(CTX, "Sealmail")
         self.setWindowTitle(f"{title} — {account}" if account else title)
         self.setAccessibleName(tr(CTX, "Sealmail main window"))
@@ -139,6 +174,7 @@ class MainWindow(QMainWindow):
         header.resizeSection(1, 210)
         header.resizeSection(3, metrics.horizontalAdvance("2026-12-31 23:59") + 24)
         self.message_view.selectionModel().currentRowChanged.connect(self._message_changed)
+        self.message_view.activated.connect(self._activated)  # Enter, double-click
 
         self.reader = ReaderView(funnel, self)
         self.reader.open_envelope.connect(self.open_envelope_data)
@@ -252,9 +288,9 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         if self.message_model.folder and not self.funnel.pending:
             n = len(self.message_model.all_rows)
-            self.status.setText(tr(CTX, "{n} messages, {unread} unread").format(
-                n=n, unread=self.message_model.unread
-            ))  # fmt: skip
+            text = (tr(CTX, "1 message, {unread} unread") if n == 1
+                    else tr(CTX, "{n} messages, {unread} unread"))  # fmt: skip
+            self.status.setText(text.format(n=n, unread=self.message_model.unread))
 
     def set_note(self, text: str, *, warning: bool = False) -> None:
         """A lasting note in the status bar (e.g. the demo's servers, or why they are off)."""
@@ -274,6 +310,7 @@ class MainWindow(QMainWindow):
     # -- loading
     def attach(self, session: Session, source: MailSource) -> None:
         """Give the window its session and mail source (after the profile opened) and load."""
+        self.stop_watch(wait=False)
         self.session, self.source = session, source
         self.opened.clear()
         self._requested.clear()
@@ -294,6 +331,8 @@ class MainWindow(QMainWindow):
         row = names.index(current) if current in names else 0
         if names:
             self.folder_view.setCurrentIndex(self.folder_model.index(row, 0))
+            if WATCHED in names:
+                self.start_watch()
         elif not self._loaded_once:  # an empty mailbox (no account yet) is loaded too
             self._loaded_once = True
             self.loaded.emit()
@@ -302,19 +341,40 @@ class MainWindow(QMainWindow):
         if not current.isValid():
             return
         folder = current.data(Qt.ItemDataRole.UserRole)
-        source = self.source
-
-        def work() -> list[MessageRow]:  # listing and sorting 10,000 rows: not on the GUI
-            return MessageModel.prepare(source.summaries(folder))
-
         self.funnel.submit(
             "list-messages",
-            work,
+            self._rows_job(folder),
             on_success=lambda rows: self._messages_listed(folder, rows),
             on_failure=self.show_error,
         )
 
+    def _rows_job(self, folder: str, *, sync: bool = False) -> Callable[[], list[MessageRow]]:
+        """The worker's job: (sync,) list and sort the rows, mark Sealmail drafts."""
+        session, source = self.session, self.source
+        email = getattr(source, "email", None)  # an IMAP account (client.mailbox)
+
+        def work() -> list[MessageRow]:  # listing and sorting 10,000 rows: not on the GUI
+            if sync and session is not None and email:
+                session.sync_folder(folder, email=email)
+            rows = MessageModel.prepare(source.summaries(folder))
+            if session is not None and email and folder == session.drafts_folder_name(email):
+                try:  # the server says which rows are Sealmail drafts (offline: none known)
+                    drafts = {d.uid: d for d in session.drafts_list(email) if d.draft_id}
+                except (SealmailError, OSError) as exc:
+                    log.warning("drafts not listed: %s", type(exc).__name__)
+                    drafts = {}
+                for row in rows:
+                    d = drafts.get(row.summary.uid)
+                    if d is not None:
+                        row.draft_id, row.draft_encrypted = d.draft_id, d.encrypted
+                        if d.encrypted:  # the real subject is inside, encrypted
+                            row.subject = tr(CTX, "(encrypted draft)")
+            return rows
+
+        return work
+
     def _messages_listed(self, folder: str, rows: Any) -> None:
+        self._drafts_seen(rows)
         self.message_model.set_messages(folder, rows)
         if self.search.text():
             self.message_model.set_filter(self.search.text(), self._body_of)
@@ -342,7 +402,7 @@ class MainWindow(QMainWindow):
         uids = [
             row.summary.uid
             for row in model.rows[top : top + 2 * screen]
-            if (model.folder, row.summary.uid) not in self._requested
+            if (model.folder, row.summary.uid) not in self._requested and row.draft_id is None
         ]
         if not uids:
             return
@@ -408,6 +468,27 @@ class MainWindow(QMainWindow):
         uid = row.summary.uid
         self._want_uid = uid
         key = (self.message_model.folder, uid)
+        if row.draft_id is not None:  # a draft opens in the composer, never here
+            from ui.banner import BannerSpec
+            from ui.banner import Level as BannerLevel
+
+            headline = (
+                tr(CTX, "Draft, stored encrypted to your own key")
+                if row.draft_encrypted
+                else tr(CTX, "Draft (not encrypted: nothing in it needed protection)")
+            )
+            self.reader.show_note(
+                row.summary.sender,
+                row.subject or row.summary.subject,
+                tr(CTX, "Press Enter or double-click the draft to continue writing it in the "
+                   "composer (an encrypted draft is decrypted there, in memory only)."),
+                banner=BannerSpec(BannerLevel.INFO, headline),
+                date=MessageModel._date(row),
+            )  # fmt: skip
+            if not self._loaded_once:
+                self._loaded_once = True
+                self.loaded.emit()
+            return
         if key in self.opened:
             self._show(key)
         else:
@@ -484,6 +565,148 @@ class MainWindow(QMainWindow):
         from ui.composer import ComposerWindow
 
         return self._keep(ComposerWindow(self.session, self.funnel, sender=self.account))
+
+    def _drafts_seen(self, rows: list[MessageRow]) -> None:
+        self._drafts = {r.summary.uid: r.draft_id for r in rows if r.draft_id is not None}
+
+    def _activated(self, index: QModelIndex) -> None:
+        if index.isValid() and 0 <= index.row() < len(self.message_model.rows):
+            row = self.message_model.rows[index.row()]
+            if row.draft_id is not None:
+                self.open_draft(row.draft_id)
+
+    def open_draft(self, draft_id: str) -> Any:
+        """Continue writing a draft: the composer loads it from the server (decrypted there)."""
+        composer = self.new_message()
+        if composer is None:
+            return None
+        composer.open_draft(draft_id)
+        # a saved or sent draft changes the Drafts folder: list it again if it is shown
+        composer.draft_saved.connect(lambda _v: self._drafts_changed())
+        composer.send_done.connect(lambda _v: QTimer.singleShot(0, self._drafts_changed))
+        return composer
+
+    def _drafts_changed(self) -> None:
+        folder = self.message_model.folder
+        if folder is not None and self._drafts:
+            self.refresh_folder(folder)
+
+    # -- new mail (client.transport.watch, IMAP IDLE on its own thread)
+    def start_watch(self) -> None:
+        """Watch INBOX for new mail (an IMAP account only); once per source."""
+        session, source = self.session, self.source
+        email = getattr(source, "email", None)
+        if session is None or not email or self.watcher is not None or self._watch_job:
+            return
+        relay = self._relay
+        self._watch_job = True
+
+        def work() -> FolderWatcher:
+            watcher = session.watch_folder(
+                relay.new_mail.emit, email=email, folder=WATCHED, on_error=relay.failed.emit
+            )
+            return watcher.start()
+
+        def started(value: Any) -> None:
+            self._watch_job = False
+            if isinstance(value, BaseException):
+                log.warning("new mail is not watched: %s", type(value).__name__)
+            elif self._closed or self.source is not source:
+                value.stop_event.set()  # too late: the window closed or changed account
+                self.funnel.submit("watch-stop", lambda: value.stop(10.0))
+            else:
+                self.watcher = value
+            self.watching.emit(value)
+
+        self.funnel.submit("watch-start", work, on_success=started, on_failure=started)
+
+    def stop_watch(self, *, wait: bool = True) -> None:
+        """Stop the watcher; ``wait``: until its thread ended (else the funnel waits)."""
+        watcher, self.watcher = self.watcher, None
+        if watcher is None:
+            return
+        watcher.stop_event.set()  # the loop notices within one IDLE tick
+        if wait:
+            watcher.stop(10.0)
+        else:
+            self.funnel.submit("watch-stop", lambda: watcher.stop(10.0))
+
+    def _watch_failed(self, exc: BaseException) -> None:
+        self.statusBar().showMessage(
+            tr(CTX, "New mail: the server cannot be reached ({what}); retrying.").format(
+                what=type(exc).__name__
+            ),
+            15_000,
+        )
+
+    def _new_mail(self, news: Any) -> None:
+        if self.watcher is None or self._closed:
+            return
+        self.refresh_folder(news.folder, reset=news.reset)
+
+    def refresh_folder(self, folder: str, *, reset: bool = False) -> None:
+        """Synchronise ``folder`` and list it again (new mail, a changed draft); ``reset``:
+        the folder's UIDs were renumbered (UIDVALIDITY changed), nothing opened is kept."""
+        if self.source is None:
+            return
+        if reset:
+            self.opened = {k: v for k, v in self.opened.items() if k[0] != folder}
+            self._requested = {k for k in self._requested if k[0] != folder}
+        self.funnel.submit(
+            "sync-folder",
+            self._rows_job(folder, sync=True),
+            on_success=lambda rows: self._folder_rows_refreshed(folder, rows, reset=reset),
+            on_failure=lambda exc: log.warning("folder refresh failed: %s", type(exc).__name__),
+        )
+
+    def _folder_rows_refreshed(self, folder: str, rows: Any, *, reset: bool = False) -> None:
+        if folder == self.message_model.folder:
+            model = self.message_model
+            old = {} if reset else {r.summary.uid: r for r in model.all_rows}
+            if reset:
+                self._want_uid = None
+                self.reader.clear()
+            for row in rows:  # keep what was opened and read here (never set on the server)
+                was = old.get(row.summary.uid)
+                if was is not None:
+                    row.seen = row.seen or was.seen
+                    row.report, row.envelope, row.error = was.report, was.envelope, was.error
+                    row.sender = was.sender
+                    row.subject = row.subject if row.draft_id else was.subject
+            want, query = self._want_uid, self.search.text()
+            top = self.message_view.verticalScrollBar().value()
+            self._drafts_seen(rows)
+            model.set_messages(folder, rows)
+            if query:
+                model.set_filter(query, self._body_of)
+            self._requested = {k for k in self._requested if k in self.opened}
+            at = model.row_of(want) if want is not None else None
+            if at is not None:
+                index = model.index(at, 1)
+                selection = self.message_view.selectionModel()
+                selection.blockSignals(True)  # the reader keeps showing it as it is
+                selection.setCurrentIndex(
+                    index,
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
+                selection.blockSignals(False)
+            elif want is not None:
+                self.reader.clear()
+                self._want_uid = None
+            self.message_view.verticalScrollBar().setValue(top)
+            self.folder_model.set_unread(folder, model.unread)
+            self.message_view.viewport().update()
+            self._update_status()
+            self.open_visible()
+        else:
+            self.folder_model.set_unread(folder, sum(not r.seen for r in rows))
+        self.folder_refreshed.emit(folder)
+
+    def closeEvent(self, event: Any) -> None:
+        self._closed = True
+        self.stop_watch(wait=False)
+        super().closeEvent(event)
 
     def show_keys(self) -> Any:
         if self.session is None:

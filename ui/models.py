@@ -131,11 +131,20 @@ class MessageRow:
     sender: str | None = None  # from protected headers, once opened
     subject: str | None = None
     seen: bool = False
+    #: a Sealmail draft (Drafts folder): its id; opened in the composer, never the reader
+    draft_id: str | None = None
+    draft_encrypted: bool = False
     _label: tuple[str, str] | None = None  # computed once per report (paint calls data often)
 
     def protection(self) -> tuple[str, str]:
         if self._label is None:
-            if self.error is not None:
+            if self.draft_id is not None:
+                self._label = (
+                    ("encrypted", tr(CTX, "Draft (encrypted)"))
+                    if self.draft_encrypted
+                    else ("tls", tr(CTX, "Draft"))
+                )
+            elif self.error is not None:
                 self._label = ("error", tr(CTX, "Cannot open"))
             else:
                 self._label = protection_label(self.report, envelope=self.envelope)

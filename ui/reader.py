@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.banner import SecurityBanner, describe, describe_error
+from ui.banner import BannerSpec, SecurityBanner, describe, describe_error
 from ui.i18n import tr
 from ui.workers import Funnel
 
@@ -163,6 +163,18 @@ class ReaderView(QWidget):
         self.from_label.setText(sender)
         self.subject_label.setText(subject)
         self.body.setPlainText(tr(CTX, "Opening…"))
+
+    def show_note(
+        self, sender: str, subject: str, text: str, *, banner: BannerSpec, date: str = ""
+    ) -> None:
+        """Headers, a banner and a plain note instead of a message (e.g. a draft, which
+        the composer opens)."""
+        self.clear()
+        self.from_label.setText(sender)
+        self.subject_label.setText(subject)
+        self.date_label.setText(date)
+        self.banner.set_spec(banner)
+        self.body.setPlainText(text)
 
     def show_error(self, exc: BaseException, *, raw_headers: dict[str, str] | None = None) -> None:
         self.clear()

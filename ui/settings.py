@@ -308,6 +308,12 @@ class SettingsDialog(QDialog):
         self.default_level.setCurrentIndex(max(wanted, 0))
         self.subject_tags.setChecked(bool(prefs.get("use_subject_tags", True)))
         self.envelopes.setChecked(bool(prefs.get("use_envelopes", True)))
+        if policy is not None and policy.subject_tags:  # the tags IT configured
+            self.subject_tags.setText(
+                tr(CTX, "Raise protection when the subject contains {tags}").format(
+                    tags=tr(CTX, " or ").join(policy.subject_tags)
+                )
+            )
         may = policy.user_may if policy else None
         denied = tr(CTX, "Your organisation's policy does not allow changing this.")
         for widget, allowed in (

@@ -58,6 +58,11 @@ TIMEOUTS: dict[str, float] = {
     "keys-revoke": 60.0,
     "keys-trust": 60.0,
     "keys-identity": 120.0,
+    "tls-refresh": 30.0,
+    "watch-start": 30.0,
+    "watch-stop": 30.0,
+    "sync-folder": 60.0,
+    "drafts-list": 30.0,
 }
 
 
