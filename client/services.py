@@ -496,12 +496,12 @@ class Session:
         from client.policy.decide import Hold, decide_and_protect, requested_level
         from client.policy.errors import PolicyBlocksSend
 
-        org = self.current_org_policy()
+        org = self.policy_for_user()  # the org policy with the preferences it lets users set
         result = decide_and_protect(
             raw,
             self,
             org,
-            level=requested_level(raw),
+            level=requested_level(raw) or self.preferred_level(org),
             now=self.clock(),
             rng=self.rng,
             envelope=self._make_envelope_mail,
@@ -894,6 +894,63 @@ class Session:
             uidvalidity=known.uidvalidity if known else None,
             on_error=on_error,
         )
+
+    # ------------------------------------------------- the app's helpers (additive)
+    def sync_folder(self, folder: str, *, email: str | None = None) -> FolderReport:
+        """Synchronise one folder into the cache (new mail the watcher reported)."""
+        from client.transport.sync import sync_folder
+
+        account = self.accounts().get(email)
+        cache = self.cache()
+        try:
+            with self.account_imap(account) as imap:
+                return sync_folder(imap, cache, account.email, folder)
+        finally:
+            cache.close()
+
+    def drafts_folder_name(self, email: str | None = None) -> str:
+        """The account's Drafts folder as the cache knows it (``\\Drafts`` special use),
+        else the account's configured name; no network."""
+        account = self.accounts().get(email)
+        cache = self.cache()
+        try:
+            for f in cache.folders(account.email):
+                if "\\Drafts" in f.flags:
+                    return f.name
+        finally:
+            cache.close()
+        return account.drafts_folder
+
+    @staticmethod
+    def apply_preferences(org: OrgPolicy, prefs: dict[str, Any]) -> OrgPolicy:
+        """``org`` as this user wants it, only where ``org.user_may`` lets them choose:
+        subject tags off, password envelopes off. Neither lowers the policy's own floor
+        (the minimum level and what the scanner finds always apply)."""
+        may = org.user_may
+        if may.use_subject_tags and prefs.get("use_subject_tags") is False:
+            org = replace(org, user_may=replace(org.user_may, use_subject_tags=False))
+        if may.use_envelopes and prefs.get("use_envelopes") is False:
+            org = replace(org, password_envelopes=False)
+        return org
+
+    def policy_for_user(self, org: OrgPolicy | None = None) -> OrgPolicy:
+        """The organisation policy (``org`` or :meth:`current_org_policy`) with the user's
+        preferences applied (:meth:`apply_preferences`)."""
+        return self.apply_preferences(org or self.current_org_policy(), self.preferences())
+
+    def preferred_level(self, org: OrgPolicy | None = None) -> Level | None:
+        """The user's default level for new mail when the policy lets users raise it and it
+        is above the policy's minimum; else None (the policy's own level applies)."""
+        from client.policy.levels import Level
+
+        org = org or self.current_org_policy()
+        if not org.user_may.raise_level:
+            return None
+        wanted = self.preferences().get("default_level")
+        level = next((lv for lv in Level if lv.value == wanted), None)
+        if level is None or not level.rank > org.minimum_level.rank:
+            return None
+        return level
 
 
 def _set_field(raw: bytes, name: str, value: str) -> bytes:
