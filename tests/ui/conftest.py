@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from client.devrig.rig import MailRig
 from client.mailbox import LocalMailbox
+from client.policy.orgpolicy import DEFAULT_POLICY
 from client.services import Session
 from ui import demo
 from ui.workers import Funnel
@@ -56,3 +58,32 @@ def funnel(qapp: object) -> Iterator[Funnel]:
     f = Funnel()
     yield f
     f.wait_idle(30_000)
+
+
+@pytest.fixture(scope="module")
+def rig_demo(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+    tuple[demo.DemoData, MailRig]
+]:  # fmt: skip
+    """Per test module: a private copy of the demo data, its servers running (Dovecot and
+    the submission server on loopback), both accounts configured."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("rig-demo") / "demo"
+    shutil.copytree(demo_root, root)
+    data = demo.build(root)  # the copy is ready: nothing is made again
+    rig = demo.start_rig(data)
+    try:
+        yield data, rig
+    finally:
+        rig.stop()
+
+
+@pytest.fixture
+def bob(rig_demo: tuple[demo.DemoData, MailRig]) -> Iterator[Session]:
+    """Bob's session on the rig's profile, under the built-in policy (not the machine's)."""
+    s = demo.open_profile_session(rig_demo[0].profile)
+    s.org_policy = DEFAULT_POLICY
+    try:
+        yield s
+    finally:
+        s.close()

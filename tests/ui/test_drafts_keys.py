@@ -3,12 +3,9 @@ revoke, trust a CA, identity bundle; the shared open dialog; accessible names.""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -32,30 +29,6 @@ from ui.keys import GenerateDialog, KeyManager, NewPassphraseDialog
 from ui.workers import Funnel
 
 SSN = "536-90-4399"
-
-
-@pytest.fixture(scope="module")
-def rig_demo(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    tuple[demo.DemoData, MailRig]
-]:  # fmt: skip
-    root = tmp_path_factory.mktemp("drafts-demo") / "demo"
-    shutil.copytree(demo_root, root)
-    data = demo.build(root)
-    rig = demo.start_rig(data)
-    try:
-        yield data, rig
-    finally:
-        rig.stop()
-
-
-@pytest.fixture
-def bob(rig_demo) -> Iterator[Session]:
-    s = demo.open_profile_session(rig_demo[0].profile)
-    s.org_policy = DEFAULT_POLICY
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _composer(qtbot, session: Session, funnel: Funnel, sender: str = demo.BOB) -> ComposerWindow:

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from client.devrig.rig import MailRig
 from client.mailbox import ImapMailSource
 from client.policy.levels import Level
 from client.policy.orgpolicy import DEFAULT_POLICY
@@ -18,30 +11,6 @@ from ui.banner import Level as BannerLevel
 from ui.composer import ComposerWindow, Reachability
 from ui.mainwindow import MainWindow
 from ui.workers import Funnel
-
-
-@pytest.fixture(scope="module")
-def rig_demo(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    tuple[demo.DemoData, MailRig]
-]:  # fmt: skip
-    """A private copy of the demo data, its servers running, both accounts configured."""
-    root = tmp_path_factory.mktemp("rig-demo") / "demo"
-    shutil.copytree(demo_root, root)
-    data = demo.build(root)  # the copy is ready: nothing is made again
-    rig = demo.start_rig(data)
-    try:
-        yield data, rig
-    finally:
-        rig.stop()
-
-
-@pytest.fixture
-def bob(rig_demo) -> Iterator[Session]:
-    s = demo.open_profile_session(rig_demo[0].profile)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_imap_source_lists_the_rig_inbox(qtbot, rig_demo, bob: Session, funnel: Funnel) -> None:

@@ -3,16 +3,13 @@ draft in the Drafts folder opens in the composer, never in the reader."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from client.devrig.rig import MailRig
 from client.drafts import SavedDraft
 from client.mailbox import ImapMailSource, build_plain
 from client.policy.orgpolicy import DEFAULT_POLICY
@@ -23,30 +20,6 @@ from ui.mainwindow import MainWindow
 from ui.workers import Funnel
 
 SSN = "536-90-4399"
-
-
-@pytest.fixture(scope="module")
-def rig_demo(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    tuple[demo.DemoData, MailRig]
-]:  # fmt: skip
-    root = tmp_path_factory.mktemp("watch-demo") / "demo"
-    shutil.copytree(demo_root, root)
-    data = demo.build(root)
-    rig = demo.start_rig(data)
-    try:
-        yield data, rig
-    finally:
-        rig.stop()
-
-
-@pytest.fixture
-def bob(rig_demo) -> Iterator[Session]:
-    s = demo.open_profile_session(rig_demo[0].profile)
-    s.org_policy = DEFAULT_POLICY
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
