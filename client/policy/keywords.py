@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - the fallback is the scanner's own search
     hyperscan = None  # type: ignore[assignment]
 
-__all__ = ["KeywordIndex", "keyword_index"]
+__all__ = ["KeywordIndex", "keyword_index", "near_in"]
 
 
 class _Compiled:
@@ -67,25 +67,51 @@ def _compiled(words: tuple[str, ...]) -> _Compiled | None:
 
 
 class KeywordIndex:
-    """Every keyword occurrence in one text; per set of keyword ids, sorted lazily."""
+    """Every keyword occurrence in one text; per set of keyword ids, sorted lazily.
+
+    An occurrence is kept *packed* as one int, ``start << 8 | length`` (keywords are shorter
+    than 256 characters), so a set's occurrences sort by start as plain ints do, and
+    :func:`near_in` finds the first at or after ``lo`` by bisecting for ``lo << 8``.
+    """
 
     def __init__(self, ends: list[list[int]], lengths: tuple[int, ...]) -> None:
         self._ends = ends  # per pattern id: where its matches end
         self._lengths = lengths
         self._sets: dict[frozenset[int], tuple[list[int], list[int]]] = {}
+        self._packed: dict[frozenset[int], list[int]] = {}
+        self._byword: dict[int, list[int]] = {}
+
+    def packed(self, ids: frozenset[int]) -> list[int]:
+        """The occurrences of the keywords ``ids``, packed and sorted, then a sentinel that
+        starts after any text: the table :func:`near_in` reads."""
+        got = self._packed.get(ids)
+        if got is None:
+            got = []
+            for i in ids:
+                got += self._keys(i)
+            got.sort()  # a merge of sorted runs
+            got.append(_SENTINEL)
+            self._packed[ids] = got
+        return got
 
     def spans(self, ids: frozenset[int]) -> tuple[list[int], list[int]]:
         """Starts (sorted) and ends of the occurrences of the keywords ``ids``."""
         got = self._sets.get(ids)
         if got is None:
-            keys: list[int] = []  # start << 8 | length: sorts by start as ints do
-            for i in ids:
-                n = self._lengths[i]
-                keys += [(e - n) << 8 | n for e in self._ends[2 * i]]
-                keys += [(e - 1 - n) << 8 | n for e in self._ends[2 * i + 1]]
-            keys.sort()
+            keys = self.packed(ids)[:-1]
             got = ([k >> 8 for k in keys], [(k >> 8) + (k & 255) for k in keys])
             self._sets[ids] = got
+        return got
+
+    def _keys(self, i: int) -> list[int]:
+        """Occurrences of keyword ``i``, packed and sorted."""
+        got = self._byword.get(i)
+        if got is None:
+            n = self._lengths[i]
+            got = [(e - n) << 8 | n for e in self._ends[2 * i]]
+            got += [(e - 1 - n) << 8 | n for e in self._ends[2 * i + 1]]
+            got.sort()
+            self._byword[i] = got
         return got
 
     def near(self, ids: frozenset[int], lo: int, hi: int) -> bool:
@@ -100,21 +126,45 @@ class KeywordIndex:
         return False
 
 
-def keyword_index(text: str, words: tuple[str, ...]) -> KeywordIndex | None:
+_SENTINEL = 1 << 70  # packed: starts after any text
+
+
+def near_in(packed: list[int], lo: int, hi: int) -> bool:
+    """:meth:`KeywordIndex.near` on a table from :meth:`KeywordIndex.packed` (the scanner's
+    per-candidate question, so kept short: one bisection, and almost always one look)."""
+    k = bisect_left(packed, lo << 8)
+    key = packed[k]
+    start = key >> 8
+    while start < hi:  # the sentinel ends the loop
+        if start + (key & 255) <= hi:
+            return True
+        k += 1
+        key = packed[k]
+        start = key >> 8
+    return False
+
+
+def keyword_index(
+    text: str, words: tuple[str, ...], data: bytes | None = None
+) -> KeywordIndex | None:
     """All occurrences of ``words`` (ids are indexes into it) in ``text``, or ``None`` when
-    the text is not ASCII or Hyperscan is not available."""
-    if not text.isascii():
-        return None
+    the text is not ASCII or Hyperscan is not available (``data``: ``text`` encoded as
+    ASCII, if the caller has it)."""
+    if data is None:
+        if not text.isascii():
+            return None
+        data = text.encode("ascii")
     comp = _compiled(words)
     if comp is None:  # pragma: no cover
         return None
     ends: list[list[int]] = [[] for _ in range(2 * len(words))]
+    add = [e.append for e in ends]  # the callback runs once per occurrence: keep it short
 
     def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-        ends[pid].append(to)
+        add[pid](to)
 
     with comp.lock:
-        comp.db.scan(text.encode("ascii"), match_event_handler=on_match)
+        comp.db.scan(data, match_event_handler=on_match)
     return KeywordIndex(ends, comp.lengths)
 
 

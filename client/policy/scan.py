@@ -8,16 +8,19 @@ Modelled on Microsoft Purview's sensitive-information types: each detector is a 
 depends on which of those matched.
 
 Speed (the scanner runs as the user types, and over whole attachments): candidates come from
-a few literal-prefix regex passes over a one-byte-per-character *class string* of the text
+two literal-prefix regex passes over a one-byte-per-character *class string* of the text
 (:mod:`client.policy.shapes`); supporting keywords from one Hyperscan pass that indexes every
-keyword occurrence (:mod:`client.policy.keywords`), so "a keyword within PROXIMITY" is a
-bisection. Candidates that are dropped unless a keyword is near (3- and 5-digit numbers,
-``ddd.dd``) are only looked for in the windows around such keywords. Only candidates run
-Python code (validators). For text that is not ASCII (or without Hyperscan) keywords are
-searched per candidate in the lower-cased text instead, as before; the findings are the same
-either way (``tests/unit/test_scan_equivalence.py`` holds them to the earlier one-regex
-scanner). Text is ``str``; offsets are Python string indices into it (for a message: into
-the decoded text that :func:`client.policy.extract.message_text` builds).
+keyword occurrence (:mod:`client.policy.keywords`), so "a keyword within PROXIMITY" is one
+bisection (:func:`~client.policy.keywords.near_in`). Candidates that are dropped unless a
+keyword is near (5-digit numbers, ``ddd.dd``) are checked against the index as they are
+found, before any validation; 3-digit numbers, far too common, are only looked for in the
+windows around ICD keywords. Only candidates run Python code (validators: python-stdnum's
+checks, inlined in :mod:`client.policy.checks` and held to python-stdnum by tests). For text
+that is not ASCII (or without Hyperscan) keywords are searched per candidate in the
+lower-cased text instead, as before; the findings are the same either way
+(``tests/unit/test_scan_equivalence.py`` holds them to the earlier one-regex scanner). Text
+is ``str``; offsets are Python string indices into it (for a message: into the decoded text
+that :func:`client.policy.extract.message_text` builds).
 
 =============  ===========================================  ====================================
 type           validation                                   confidence
@@ -46,16 +49,12 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from stdnum import luhn
-from stdnum.us import rtn as us_rtn
-from stdnum.us import ssn as us_ssn
-
-from client.policy import shapes
+from client.policy import checks, shapes
 from client.policy.codelists import icd9cm_codes, icd10cm_codes
-from client.policy.keywords import KeywordIndex, ids_of, keyword_index
+from client.policy.keywords import KeywordIndex, ids_of, keyword_index, near_in
 
 __all__ = [
     "DETECTOR_TYPES",
@@ -93,9 +92,9 @@ class Confidence(enum.Enum):
         return cls(text)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One identifier found: its type and where — never its value."""
+class Finding(NamedTuple):
+    """One identifier found: its type and where — never its value. Immutable (a named
+    tuple: cheaper to make than a frozen dataclass, and the scanner makes thousands)."""
 
     type: str
     start: int
@@ -210,11 +209,21 @@ _STRONG: dict[str, tuple[str, ...]] = {
 # a diagnosis label right before an undotted ICD-10-CM code ("Dx: I10", "diagnosis E66")
 _DX_LABEL = re.compile(r"(?:\bdx|diagnos\w*|\bicd[\w-]*)\W{0,4}$", re.ASCII)
 
-_NEGATIVE_LABEL = re.compile(
-    r"(?:order|invoice|inv|po|ref|reference|ticket|confirmation|tracking|zip|zip code|"
-    r"postal code|phone|tel|fax|room|rm|suite|ste|case|claim|acct|extension|ext|"
-    r"lot|batch|serial|model|part|sku|item|page|version|build|flight)"
-    r"\W{0,3}(?:no\.?|number|num|#|id|code)?\W{0,3}$",
+# a label right before a number that makes it something else ("order #", "zip", "room"):
+# the label, up to 3 non-word characters, an optional "no." / "number" / "#" / "id" /
+# "code", up to 3 more, then the number. It is matched *backwards* (a match at the start of
+# the reversed, lower-cased 24 characters before the number) rather than searched for at
+# their end: one attempt instead of 24.
+_LABELS = (
+    *("order", "invoice", "inv", "po", "ref", "reference", "ticket", "confirmation"),
+    *("tracking", "zip", "zip code", "postal code", "phone", "tel", "fax", "room", "rm"),
+    *("suite", "ste", "case", "claim", "acct", "extension", "ext", "lot", "batch", "serial"),
+    *("model", "part", "sku", "item", "page", "version", "build", "flight"),
+)
+_NEGATIVE_LABEL_REVERSED = re.compile(
+    r"\W{0,3}(?:\.?on|rebmun|mun|#|di|edoc)?\W{0,3}(?:"
+    + "|".join(re.escape(w[::-1]) for w in _LABELS)
+    + ")",
     re.ASCII,
 )
 _UNIT_AFTER = re.compile(
@@ -229,61 +238,22 @@ _UNIT_AFTER = re.compile(
 _HCPCS_LETTERS = frozenset("ABCEGHJKLMPQRSTUV")
 
 
-def _card_brand_ok(d: str) -> bool:
-    n = len(d)
-    if d[0] == "4":
-        return n in (13, 16, 19)
-    two, four, three, six = int(d[:2]), int(d[:4]), int(d[:3]), int(d[:6])
-    if 51 <= two <= 55 or 2221 <= four <= 2720:
-        return n == 16
-    if two in (34, 37):
-        return n == 15
-    if four == 6011 or two == 65 or 644 <= three <= 649 or 622126 <= six <= 622925:
-        return 16 <= n <= 19
-    if 300 <= three <= 305 or two in (36, 38, 39) or four == 3095:
-        return 14 <= n <= 19
-    if 3528 <= four <= 3589:
-        return 16 <= n <= 19
-    if two == 62 or two == 81:  # UnionPay
-        return 16 <= n <= 19
-    if two in (50, 56, 57, 58, 63, 67):  # Maestro
-        return 12 <= n <= 19
-    return False
-
-
-def _ssn_ok(d: str) -> bool:
-    # python-stdnum's rules; the cheap ones first (most 9-digit numbers fail one of them)
-    if d[3:5] == "00" or d[5:] == "0000" or d[0] == "9" or d[:3] in ("000", "666"):
-        return False
-    return us_ssn.is_valid(d)
-
-
-def _rtn_ok(d: str) -> bool:
-    two = int(d[:2])
-    if not (two <= 12 or 21 <= two <= 32 or 61 <= two <= 72 or two == 80):
-        return False
-    # = us_rtn.is_valid(d) for 9 ASCII digits, without its cleaning
-    return us_rtn.calc_check_digit(d[:-1]) == d[-1]
-
-
 # ------------------------------------------------------------------------------ scanning
 
 
-class _Cand(NamedTuple):
-    type: str
-    start: int
-    end: int
-    # confidence without keyword, with a (weak) keyword, with a strong keyword; None = drop
-    bare: Confidence | None
-    kw: Confidence | None
-    strong: Confidence | None = None
+# a candidate: type, start, end, and its confidence without a keyword, with a (weak) keyword,
+# with a strong keyword (None: dropped). A plain tuple: thousands are made per megabyte.
+_Cand = tuple[str, int, int, Confidence | None, Confidence | None, Confidence | None]
 
 
 _H, _M, _LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
 
 
 def _negative_label(text: str, start: int) -> bool:
-    return _NEGATIVE_LABEL.search(text[max(0, start - 24) : start].lower()) is not None
+    back = text[start - 24 if start > 24 else 0 : start].lower()[::-1]
+    match = _NEGATIVE_LABEL_REVERSED.match
+    # as a forward search ending in "$", which also matches before a final newline
+    return match(back) is not None or (back[:1] == "\n" and match(back, 1) is not None)
 
 
 _STATE = re.compile(r"\b[A-Z]{2},?\s$", re.ASCII)
@@ -291,7 +261,7 @@ _STATE = re.compile(r"\b[A-Z]{2},?\s$", re.ASCII)
 
 def _state_before(text: str, start: int) -> bool:
     """A US state abbreviation before a 5-digit number: a zip code ("IL 62704")."""
-    return _STATE.search(text[max(0, start - 5) : start]) is not None
+    return _STATE.search(text[start - 5 if start > 5 else 0 : start]) is not None
 
 
 def _unit_after(text: str, end: int) -> bool:
@@ -336,72 +306,85 @@ def _classify(text: str, kind: str, s: int, e: int, out: list[_Cand], doc: _DocW
         shape = tuple(map(len, groups))
         digits = "".join(groups)
         if shape == (3, 2, 4):
-            if _ssn_ok(digits):
-                out.append(_Cand("us-ssn", s, e, _M, _H))
+            if checks.ssn_ok(digits):
+                out.append(("us-ssn", s, e, _M, _H, None))
             return
         if kind == "dash" and shape in ((4, 4, 2), (5, 3, 2), (5, 4, 1), (5, 4, 2)):
-            out.append(_Cand("ndc", s, e, _LOW, _H))
+            out.append(("ndc", s, e, _LOW, _H, None))
             return
         if kind == "dash" and shape == (4, 4, 1):
-            if _rtn_ok(digits):
-                out.append(_Cand("aba-routing", s, e, _LOW, _H))
+            if checks.rtn_ok(digits):
+                out.append(("aba-routing", s, e, _LOW, _H, None))
             return
         card_shape = shape in ((4, 6, 5), (4, 6, 4)) or (len(shape) == 4 and shape[:3] == (4, 4, 4))
-        if card_shape and 13 <= len(digits) <= 19 and luhn.is_valid(digits):
-            if _card_brand_ok(digits):
-                out.append(_Cand("credit-card", s, e, _M, _H))
+        if card_shape and 13 <= len(digits) <= 19 and checks.luhn_ok(digits):
+            if checks.card_brand_ok(digits):
+                out.append(("credit-card", s, e, _M, _H, None))
         return
     if kind == "digits":
         n = len(tok)
         if n == 9:
-            if _ssn_ok(tok):
-                out.append(_Cand("us-ssn", s, e, _LOW, _M))
-            if _rtn_ok(tok) and not _negative_label(text, s):
-                out.append(_Cand("aba-routing", s, e, _LOW, _H))
+            if checks.ssn_ok(tok):
+                out.append(("us-ssn", s, e, _LOW, _M, None))
+            if checks.rtn_ok(tok) and not _negative_label(text, s):
+                out.append(("aba-routing", s, e, _LOW, _H, None))
             return
         if n == 11:
             if not _negative_label(text, s):
-                out.append(_Cand("ndc", s, e, None, _M))
+                out.append(("ndc", s, e, None, _M, None))
             return
         if 13 <= n <= 19:
-            if luhn.is_valid(tok) and _card_brand_ok(tok):
-                out.append(_Cand("credit-card", s, e, _M, _H))
+            if checks.luhn_ok(tok) and checks.card_brand_ok(tok):
+                out.append(("credit-card", s, e, _M, _H, None))
             return
         if n == 5:
             if _negative_label(text, s) or _unit_after(text, e) or _state_before(text, s):
                 return
             if not tok.isdigit() or 100 <= int(tok) <= 99607:
-                out.append(_Cand("cpt", s, e, None, _M, _H))
+                out.append(("cpt", s, e, None, _M, _H))
             if tok in icd9cm_codes():
-                out.append(_Cand("icd-9-cm", s, e, None, None, _H))
+                out.append(("icd-9-cm", s, e, None, None, _H))
             return
         if n == 3:  # an ICD-9-CM category ("ICD-9 250")
             if text[s - 1 : s] == "(" or text[e : e + 1] == ")":  # (555) area codes
                 return
             if tok in icd9cm_codes() and not _negative_label(text, s) and not _unit_after(text, e):
-                out.append(_Cand("icd-9-cm", s, e, None, None, _H))
+                out.append(("icd-9-cm", s, e, None, None, _H))
         return
     if kind == "dot":
         if _unit_after(text, e) or _negative_label(text, s):
             return
         if tok.replace(".", "") in icd9cm_codes():
-            out.append(_Cand("icd-9-cm", s, e, None, _M, _H))
+            out.append(("icd-9-cm", s, e, None, _M, _H))
         return
-    # alnum
-    code = tok.replace(".", "")
-    dotted = "." in tok
-    if code in icd10cm_codes():
-        if dotted:
-            out.append(_Cand("icd-10-cm", s, e, _M, _H))
-        elif _DX_LABEL.search(text[max(0, s - 16) : s].lower()) is not None:
-            out.append(_Cand("icd-10-cm", s, e, _H, _H))
-        else:  # "G20", "S500": too often something else unless an ICD keyword is near
-            out.append(_Cand("icd-10-cm", s, e, _LOW, _LOW, _H))
-    first = tok[0]
-    if first in "VE" and code in icd9cm_codes():
-        out.append(_Cand("icd-9-cm", s, e, _LOW if dotted else None, _M, _H))
-    if len(tok) == 5 and first in _HCPCS_LETTERS and tok[1:].isdigit() and doc.mention("hcpcs"):
-        out.append(_Cand("hcpcs", s, e, None, _M, _H))
+
+
+def _alnum_cands(text: str, cls: bytes, out: list[_Cand], doc: _DocWords) -> None:
+    """The candidates among codes that start with a capital and a digit (ICD-10-CM, ICD-9-CM
+    V and E codes, HCPCS), straight from the shape pass (they are half of all candidates)."""
+    icd10, icd9 = icd10cm_codes(), icd9cm_codes()
+    ap = out.append
+    for m in shapes.ALNUM.finditer(cls):
+        s, e = m.span()
+        tok = text[s:e]
+        if "." in tok:
+            code = tok.replace(".", "")
+            if code in icd10:
+                ap(("icd-10-cm", s, e, _M, _H, None))
+            if tok[0] in "VE" and code in icd9:
+                ap(("icd-9-cm", s, e, _LOW, _M, _H))
+            continue  # not an HCPCS code
+        if tok in icd10:
+            low = text[s - 16 if s > 16 else 0 : s].lower()
+            if ("dx" in low or "diagnos" in low or "icd" in low) and _DX_LABEL.search(low):
+                ap(("icd-10-cm", s, e, _H, _H, None))
+            else:  # "G20", "S500": too often something else unless an ICD keyword is near
+                ap(("icd-10-cm", s, e, _LOW, _LOW, _H))
+        first = tok[0]
+        if first in "VE" and tok in icd9:
+            ap(("icd-9-cm", s, e, None, _M, _H))
+        if len(tok) == 5 and first in _HCPCS_LETTERS and tok[1:].isdigit() and doc.mention("hcpcs"):
+            ap(("hcpcs", s, e, None, _M, _H))
 
 
 def _word_at(lowered: str, i: int, j: int, prefix: bool) -> bool:
@@ -427,9 +410,12 @@ def _keyword_near(lowered: str, words: Sequence[str], start: int, end: int) -> b
 _WORDS: tuple[str, ...] = tuple(dict.fromkeys(w for ws in _KEYWORDS.values() for w in ws))
 _IDS = ids_of(_WORDS, _KEYWORDS)
 _STRONG_IDS = ids_of(_WORDS, _STRONG)
-# the candidates dropped without a keyword nearby (shapes.GATED, SHORT3), and the keywords
-# that can save them: 3 digits (an ICD-9-CM category: "ICD" only), 5 digits or 4 digits +
-# F/T (CPT, ICD-9-CM), ddd.dd (ICD-9-CM)
+_NONE: frozenset[int] = frozenset()
+_start = itemgetter(1)
+# the candidates dropped without a keyword nearby, and the keywords that can save them:
+# 3 digits (an ICD-9-CM category: "ICD" only), 5 digits or 4 digits + F/T (CPT, ICD-9-CM),
+# ddd.dd (ICD-9-CM). Keeping only those with such a keyword nearby is exact, as their
+# candidates (_classify) have no confidence without one.
 _GATES: dict[str, tuple[tuple[str, ...], frozenset[int]]] = {
     "d3": (("icd-9-cm",), _STRONG_IDS["icd-9-cm"]),
     "d5": (("cpt", "icd-9-cm"), _IDS["cpt"] | _STRONG_IDS["icd-9-cm"]),
@@ -440,70 +426,111 @@ _GATES: dict[str, tuple[tuple[str, ...], frozenset[int]]] = {
 def _candidates(
     text: str, cls: bytes, index: KeywordIndex | None, doc: _DocWords
 ) -> list[tuple[int, int, str]]:
-    """(start, end, shape) of every candidate, in order of position (``cls``: the class
-    string of ``text``)."""
-    found = shapes.matches(shapes.ALWAYS, cls)
-    found += shapes.matches(shapes.ALNUM, cls)
-    spaced = [(s, e) for s, e, kind in found if kind == "space"]
-    n = len(text)
-    gates: dict[str, tuple[list[tuple[int, int]], list[int]]] = {}
-    for kind, (types, ids) in _GATES.items():
-        if index is not None:
-            wins = shapes.gated(*index.spans(ids), PROXIMITY, n)
-        elif any(doc.mention(t) for t in types):
-            wins = [(0, n)]
-        else:
-            wins = []
-        gates[kind] = (wins, [lo for lo, _ in wins])
-    union = shapes.merge(gates["d5"][0], gates["dot"][0], n=n)
-    for pattern, wins in ((shapes.GATED, union), (shapes.SHORT3, gates["d3"][0])):
-        for s, e, kind in shapes.matches_in(pattern, cls, wins, spaced):
-            if kind == "space":  # found by ALWAYS
-                continue
-            kwins, los = gates[kind]
-            # of 4 digits + a capital only F and T make a code
-            if shapes.inside(kwins, los, s) and (cls[e - 1] == 0x30 or text[e - 1] in "FT"):
-                found.append((s, e, "dot" if kind == "dot" else "digits"))
-    found.sort()
+    """(start, end, shape) of every candidate that starts with digits (``cls``: the class
+    string of ``text``); the 3-digit ones come last."""
+    found: list[tuple[int, int, str]] = []
+    ap = found.append
+    spaced: list[tuple[int, int]] = []
+    if index is not None:
+        d5_keys, dot_keys = index.packed(_GATES["d5"][1]), index.packed(_GATES["dot"][1])
+        for m in shapes.SHAPES.finditer(cls):
+            kind = m.lastgroup
+            s, e = m.span()
+            if kind == "d5":
+                # of 4 digits + a capital only F and T make a code
+                if cls[e - 1] != 0x30 and text[e - 1] not in "FT":
+                    continue
+                if near_in(d5_keys, s - PROXIMITY, e + PROXIMITY):
+                    ap((s, e, "digits"))
+            elif kind == "dot":
+                if near_in(dot_keys, s - PROXIMITY, e + PROXIMITY):
+                    ap((s, e, "dot"))
+            else:
+                ap((s, e, kind or ""))
+                if kind == "space":
+                    spaced.append((s, e))
+        wins = shapes.gated(*index.spans(_GATES["d3"][1]), PROXIMITY, len(text))
+    else:
+        d5 = any(doc.mention(t) for t in _GATES["d5"][0])
+        dot = any(doc.mention(t) for t in _GATES["dot"][0])
+        for m in shapes.SHAPES.finditer(cls):
+            kind = m.lastgroup
+            s, e = m.span()
+            if kind == "d5":
+                if d5 and (cls[e - 1] == 0x30 or text[e - 1] in "FT"):
+                    ap((s, e, "digits"))
+            elif kind != "dot" or dot:
+                ap((s, e, kind or ""))
+                if kind == "space":
+                    spaced.append((s, e))
+        wins = [(0, len(text))] if doc.mention("icd-9-cm") else []
+    for s, e, kind in shapes.matches_in(shapes.SHORT3, cls, wins, spaced):
+        if kind == "d3":  # spaced groups are found above
+            found.append((s, e, "digits"))
     return found
 
 
 def scan_text(text: str, *, types: Iterable[str] | None = None) -> tuple[Finding, ...]:
     """Every finding in ``text``, in order of position (values are never kept)."""
     wanted = frozenset(types) if types is not None else frozenset(DETECTOR_TYPES)
-    cls = shapes.class_string(text)
+    data = text.encode("ascii") if text.isascii() else None
+    cls = shapes.class_string(text, data)
     if b"0" not in cls:  # every candidate has a digit
         return ()
-    index = keyword_index(text, _WORDS)
+    index = keyword_index(text, _WORDS, data) if data is not None else None
     cands: list[_Cand] = []
     doc = _DocWords(text, index is not None)
     for s, e, kind in _candidates(text, cls, index, doc):
         _classify(text, kind, s, e, cands, doc)
-    cands = [c for c in cands if c.type in wanted]
+    _alnum_cands(text, cls, cands, doc)
+    cands.sort(key=_start)  # stable: a candidate's types keep their order
+    if not wanted.issuperset(DETECTOR_TYPES):
+        cands = [c for c in cands if c[0] in wanted]
     if not cands:
         return ()
-    n = len(text)
+    if index is None:
+        return _resolve_searched(cands, doc)
+    return _resolve_indexed(cands, index)
+
+
+_new_finding = tuple.__new__  # Finding(...) without its Python-level __new__
+
+
+def _resolve_indexed(cands: list[_Cand], index: KeywordIndex) -> tuple[Finding, ...]:
+    """Confidence of each candidate from the keyword index."""
     out: list[Finding] = []
-    for c in cands:
-        lo, hi = max(0, c.start - PROXIMITY), min(n, c.end + PROXIMITY)
-        if index is not None:
-            near = index.near(_IDS[c.type], lo, hi)
-            strong = c.strong is not None and near and index.near(_STRONG_IDS[c.type], lo, hi)
-        else:
-            lowered = doc.lowered
-            near = _keyword_near(lowered, _KEYWORDS[c.type], c.start, c.end)
-            strong = (
-                c.strong is not None
-                and near
-                and _keyword_near(lowered, _STRONG[c.type], c.start, c.end)
-            )
+    ap, new, near, packed, p = out.append, _new_finding, near_in, index.packed, PROXIMITY
+    tables: dict[str, tuple[list[int], list[int]]] = {}
+    for t, s, e, bare, kw, strong in cands:
+        got = tables.get(t)
+        if got is None:
+            got = tables[t] = (packed(_IDS[t]), packed(_STRONG_IDS.get(t, _NONE)))
+        lo, hi = s - p, e + p  # no clipping: keywords lie in [0, len)
+        if near(got[0], lo, hi):
+            if strong is not None:
+                conf = strong if near(got[1], lo, hi) else kw
+            else:
+                conf = kw
+            if conf is not None:
+                ap(new(Finding, (t, s, e, conf, True)))
+        elif bare is not None:
+            ap(new(Finding, (t, s, e, bare, False)))
+    return tuple(out)
+
+
+def _resolve_searched(cands: list[_Cand], doc: _DocWords) -> tuple[Finding, ...]:
+    """Confidence of each candidate by searching its window of the lower-cased text."""
+    out: list[Finding] = []
+    lowered = doc.lowered
+    for t, s, e, bare, kw, strong in cands:
+        near = _keyword_near(lowered, _KEYWORDS[t], s, e)
         conf: Confidence | None
         if not near:
-            conf = c.bare
-        elif strong:
-            conf = c.strong
+            conf = bare
+        elif strong is not None and _keyword_near(lowered, _STRONG[t], s, e):
+            conf = strong
         else:
-            conf = c.kw
+            conf = kw
         if conf is not None:
-            out.append(Finding(c.type, c.start, c.end, conf, near))
+            out.append(Finding(t, s, e, conf, near))
     return tuple(out)

@@ -16,15 +16,16 @@ character before is not a word character, ``.``, ``/`` or ``-``; right boundary:
 followed by a word character or ``/``, nor by ``.``/``-`` and a word character), so passes
 can run separately and over parts of the text:
 
-* :data:`ALWAYS` (whole text): dashed and spaced digit groups, runs of 9 to 19 digits;
+* :data:`SHAPES` (whole text): dashed and spaced digit groups, runs of 9 to 19 digits, and
+  5-digit runs, 4 digits and a letter, ``ddd.d(d)``, which become findings only with a
+  keyword nearby (the scanner checks that per match);
 * :data:`ALNUM` (whole text): a capital, a digit, then up to 5 code characters (ICD-10-CM,
   ICD-9-CM V/E codes, HCPCS);
-* :data:`GATED` (5-digit runs or 4 digits and a letter, ``ddd.d(d)``) and :data:`SHORT3`
-  (3-digit runs), which become findings only with a keyword nearby, so the scanner runs
-  them only in the windows around those keywords (:func:`gated`, :func:`inside`).
+* :data:`SHORT3` (3-digit runs, far too common to take them all), only in the windows
+  around ICD keywords (:func:`gated`, :func:`matches_in`).
 
 Spaced groups ("123 45 6789") are the one shape with another candidate's start inside it;
-a match that begins inside one found by :data:`ALWAYS` is dropped, as a single left-to-right
+a match that begins inside one found by :data:`SHAPES` is dropped, as a single left-to-right
 pass would never have seen it.
 """
 
@@ -36,13 +37,10 @@ from collections.abc import Iterable
 
 __all__ = [
     "ALNUM",
-    "ALWAYS",
-    "GATED",
+    "SHAPES",
     "SHORT3",
     "class_string",
     "gated",
-    "inside",
-    "matches",
     "matches_in",
     "merge",
 ]
@@ -66,9 +64,12 @@ def _table() -> bytes:
 _TABLE = _table()
 
 
-def class_string(text: str) -> bytes:
-    """One class byte per character of ``text`` (non-ASCII characters become ``,``)."""
-    return text.encode("ascii", "replace").translate(_TABLE)
+def class_string(text: str, data: bytes | None = None) -> bytes:
+    """One class byte per character of ``text`` (non-ASCII characters become ``,``);
+    ``data``: ``text`` encoded as ASCII, if the caller has it."""
+    if data is None:
+        data = text.encode("ascii", "replace")
+    return data.translate(_TABLE)
 
 
 # right boundary: not inside a word, number, date or path
@@ -79,22 +80,28 @@ _L3 = rb"(?<![0Aa./\-]...)"
 _DASH = rb"(?P<dash>0{0,2}-0{2,6}-0{1,5}(?:-0{1,7})?)"  # 3-5 digits - 2-6 - 1-5 [- 1-7]
 _SPACE = rb"(?P<space>0? 0{2,6} 0{4,5}(?: 0{1,7})?)"  # 3-4 digits, 2-6, 4-5 [1-7]
 
-ALWAYS = re.compile(b"000" + _L3 + b"(?:" + _DASH + b"|" + _SPACE + rb"|(?P<digits>0{6,16}))" + _R)
-# the candidates that need a keyword nearby: 5 digits or 4 digits and a capital (d5; the
-# scanner keeps only F and T), ddd.d(d) (dot), and (SHORT3) 3 digits (d3). A spaced group,
-# which starts the same way, takes precedence, as in one pass.
-GATED = re.compile(b"000" + _L3 + b"(?:" + _SPACE + rb"|(?P<dot>\.0{1,2})|(?P<d5>00|0A))" + _R)
+# dashed and spaced digit groups, runs of 9 to 19 digits, and the shapes that become
+# findings only with a keyword nearby (the scanner filters them): 5 digits or 4 digits and a
+# capital (d5; the scanner keeps only F and T), ddd.d(d) (dot). At any start at most one
+# alternative can match (runs are whole), so one pass finds what separate passes would.
+SHAPES = re.compile(
+    b"000"
+    + _L3
+    + b"(?:"
+    + _DASH
+    + b"|"
+    + _SPACE
+    + rb"|(?P<digits>0{6,16})|(?P<dot>\.0{1,2})|(?P<d5>00|0A))"
+    + _R
+)
+# (3 digits: d3) only in the windows around an ICD keyword; a spaced group, which starts the
+# same way, takes precedence, as in one pass.
 SHORT3 = re.compile(b"000" + _L3 + b"(?:" + _SPACE + b"|(?P<d3>))" + _R)
 ALNUM = re.compile(
     rb"A0(?<![0Aa./\-]..)(?P<alnum>[0A](?:[0A]?\.[0A]{1,4}|[0A]{1,4})?)" + _R,
 )
 
 _LONGEST = 32  # longer than any candidate and its right boundary
-
-
-def matches(pattern: re.Pattern[bytes], cls: bytes) -> list[tuple[int, int, str]]:
-    """(start, end, kind) of each match over the whole class string."""
-    return [(m.start(), m.end(), m.lastgroup or "") for m in pattern.finditer(cls)]
 
 
 def matches_in(
@@ -144,9 +151,3 @@ def merge(*window_lists: list[tuple[int, int]], n: int) -> list[tuple[int, int]]
         out[0] = (max(0, out[0][0]), out[0][1])
         out[-1] = (out[-1][0], min(n, out[-1][1]))
     return out
-
-
-def inside(windows: list[tuple[int, int]], los: list[int], pos: int) -> bool:
-    """Whether ``pos`` is in one of ``windows`` (sorted, disjoint; ``los`` their starts)."""
-    k = bisect_right(los, pos) - 1
-    return k >= 0 and pos < windows[k][1]

@@ -96,3 +96,49 @@ def test_keyword_index_in_use() -> None:
     assert index.spans(ssn) == ([0, 29], [3, 32])
     assert index.near(ssn, 0, 3) and not index.near(ssn, 1, 28)
     assert keyword_index("Mar\u00eda SSN 123-45-6789", scan._WORDS) is None
+
+
+@given(
+    st.lists(_piece, min_size=1, max_size=30).map("".join),
+    st.lists(st.tuples(st.integers(-20, 400), st.integers(0, 400)), min_size=1, max_size=20),
+)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_near_in_answers_as_near(text: str, windows: list[tuple[int, int]]) -> None:
+    """The scanner's lookup on packed occurrences equals the plain scan (``near``)."""
+    from client.policy.keywords import keyword_index, near_in
+
+    text = text.encode("ascii", "replace").decode("ascii")
+    index = keyword_index(text, scan._WORDS)
+    assert index is not None
+    for ids in (*scan._IDS.values(), *scan._STRONG_IDS.values()):
+        table = index.packed(ids)
+        assert len(table) == len(index.spans(ids)[0]) + 1
+        for lo, width in windows:
+            hi = lo + width
+            assert near_in(table, lo, hi) == index.near(ids, lo, hi), (text, lo, hi)
+
+
+def test_without_hyperscan_identical() -> None:
+    """Without Hyperscan (not installed) the scanner searches keywords itself: same findings."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; sys.modules['hyperscan'] = None\n"
+        "from client.policy import scan, keywords\n"
+        "from tests.helpers import scan_reference as ref\n"
+        "from tests.helpers.phi_corpus import mail_text\n"
+        "assert keywords.hyperscan is None\n"
+        "text = mail_text(150_000)\n"
+        "key = lambda fs: [(f.type, f.start, f.end, f.confidence.value, f.keyword) for f in fs]\n"
+        "got, want = key(scan.scan_text(text)), key(ref.scan_text(text))\n"
+        "assert got == want and len(got) > 50, len(got)\n"
+        "print(len(got))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout) > 50
