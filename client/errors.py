@@ -4,6 +4,7 @@ The tree below ``SealmailError`` (defined in ``keystore.errors``, re-exported he
 
     SealmailError
     ├── UsageError                      local misuse (our side): bad arguments, wrong state
+    ├── StorageError                    a local file could not be written (disk full, read-only)
     ├── KeystoreError ...               see keystore.errors
     └── MessageError                    something about a message (peer side: hostile/broken input)
         ├── MalformedMessage            MIME, CMS or OpenPGP structure that cannot be parsed
@@ -14,6 +15,7 @@ The tree below ``SealmailError`` (defined in ``keystore.errors``, re-exported he
         ├── UnauthenticatedCiphertext   ciphertext without MDC/AEAD: refused (Efail)
         ├── NotEncrypted / NotSigned    the operation needs a protected message and got none
         ├── MessageTooLarge             a size/nesting/decompression limit was hit (bombs)
+        │   └── TooManyRecipients       more than 1,000 addresses in one message to protect
         └── VendorEnvelope              a portal envelope that cannot be opened offline
     └── TransportError                  talking to a mail server (IMAP, SMTP, autoconfig)
         ├── TlsRequired                 no verified TLS: STARTTLS missing/refused, bad certificate,
@@ -45,6 +47,7 @@ from keystore.errors import (
     ProfileLocked,
     SealmailError,
     SecretStoreUnavailable,
+    StorageError,
     UsageError,
 )
 
@@ -72,9 +75,11 @@ __all__ = [
     "SealmailError",
     "SecretStoreUnavailable",
     "ServerRefused",
+    "StorageError",
     "TamperedMessage",
     "TemporaryFailure",
     "TlsRequired",
+    "TooManyRecipients",
     "TransportError",
     "UnauthenticatedCiphertext",
     "UnsupportedMessage",
@@ -133,6 +138,13 @@ class NotSigned(MessageError):
 
 class MessageTooLarge(MessageError):
     hint = "The message exceeds a safety limit (size, nesting or decompression) and was not opened."
+
+
+class TooManyRecipients(MessageTooLarge):
+    hint = (
+        "Send it in smaller groups (at most 1,000 addresses per message, the common "
+        "server limit), or address a mailing list instead of each person."
+    )
 
 
 class VendorEnvelope(MessageError):

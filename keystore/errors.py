@@ -4,6 +4,7 @@ The tree (each class carries a ``hint`` telling the user what to do)::
 
     SealmailError                    root; never raised itself
     ├── UsageError                   local misuse: bad arguments, wrong state (our side)
+    ├── StorageError                 a local file could not be written: disk full, read-only
     └── KeystoreError                something about keys, certificates or secrets
         ├── KeyNotFound              no key/certificate with that fingerprint or address
         ├── NoKeyForRecipient        no usable encryption key or certificate for an address
@@ -47,6 +48,7 @@ __all__ = [
     "ResponseTooLarge",
     "SealmailError",
     "SecretStoreUnavailable",
+    "StorageError",
     "UsageError",
     "WrongKeyForAddress",
 ]
@@ -71,6 +73,20 @@ class SealmailError(Exception):
 class UsageError(SealmailError):
     hint = "Check the command's arguments (--help)."
     exit_code = 2
+
+
+class StorageError(SealmailError):
+    """Writing a local file failed (no space, file too large, read-only, no permission).
+
+    Raised before anything was sent or changed for good: the write was atomic, so the old
+    file (or none) is still there.
+    """
+
+    hint = (
+        "Free some disk space, or make the profile (or output) directory writable, "
+        "then try again; nothing was lost."
+    )
+    exit_code = 74  # EX_IOERR
 
 
 class KeystoreError(SealmailError):

@@ -29,8 +29,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from keystore.errors import KeystoreError
+from keystore.errors import KeystoreError, StorageError
 from keystore.profile import Profile
+from keystore.storage import GuardedConnection, storage_error
 
 __all__ = ["DB_FILE", "CacheRow", "Index", "PeerRow", "Row"]
 
@@ -160,7 +161,10 @@ class Index:
         self._profile = profile
         path = profile.file(DB_FILE)
         if not path.exists():
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise storage_error(exc, path) from exc
             os.close(fd)
         try:
             self._db = sqlite3.connect(
@@ -168,6 +172,7 @@ class Index:
                 timeout=_BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                factory=GuardedConnection,  # disk full / read-only -> StorageError
             )
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -175,6 +180,8 @@ class Index:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
                 self._migrate()
+        except StorageError:
+            raise
         except sqlite3.Error as exc:
             raise KeystoreError(f"cannot open the key index {path}: {exc}") from exc
 
@@ -194,7 +201,8 @@ class Index:
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back after FULL/IOERR
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 

@@ -11,7 +11,8 @@ Files the keystore writes itself go through :func:`atomic_write`: a temporary fi
 the same directory (so the rename cannot cross file systems), written, fsync'd, given
 mode 0600, renamed over the target, and the directory fsync'd. A crash leaves either
 the old file or the new one, never half of either. On any error the temporary file is
-removed.
+removed, and an ``OSError`` (disk full, read-only) becomes
+:class:`~keystore.errors.StorageError` (see :mod:`keystore.storage`).
 
 Two processes may use one profile at once (a CLI call while the app runs). SQLite
 serialises its own writes; multi-step changes (creating the master key, an import
@@ -38,6 +39,7 @@ from pathlib import Path
 import platformdirs
 
 from keystore.errors import ProfileLocked, UsageError
+from keystore.storage import storage_error
 
 __all__ = [
     "ENV_PROFILE",
@@ -86,8 +88,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file, fsync, chmod, rename)."""
+    """Replace ``path`` with ``data`` atomically (temp file, fsync, chmod, rename).
+
+    Raises :class:`StorageError` when the disk is full or the directory is read-only;
+    ``path`` is then unchanged and no temporary file is left.
+    """
     target = Path(path)
+    try:
+        _atomic_write(target, data, mode)
+    except OSError as exc:
+        raise storage_error(exc, target) from exc
+
+
+def _atomic_write(target: Path, data: bytes, mode: int) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, mode)
@@ -131,7 +144,10 @@ class ProfileLock:
             raise
 
     def _lock_file(self, deadline: float) -> int:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise storage_error(exc, self._path) from exc
         try:
             while True:
                 try:

@@ -260,6 +260,11 @@ def _create(
             raise SecretStoreUnavailable(
                 f"the OS keyring refused to store a secret: {exc}"
             ) from exc
+        except Exception as exc:  # the backend's own errors (D-Bus, daemon gone): same
+            log.debug("keyring set_password failed", exc_info=True)
+            raise SecretStoreUnavailable(
+                f"the OS keyring failed to store a secret ({type(exc).__name__})"
+            ) from exc
         state.update(mode="keyring", backend=f"{_module_of(usable)}.{type(usable).__name__}")
         mode: StoreMode = "keyring"
     else:
@@ -301,6 +306,9 @@ def _unlock(
             stored = usable.get_password(KEYRING_SERVICE, _keyring_user(profile_id))
         except keyring.errors.KeyringError as exc:
             raise SecretStoreUnavailable(f"the OS keyring failed: {exc}") from exc
+        except Exception as exc:  # the backend's own errors (D-Bus, daemon gone): same
+            log.debug("keyring get_password failed", exc_info=True)
+            raise SecretStoreUnavailable(f"the OS keyring failed ({type(exc).__name__})") from exc
         if stored is None:
             raise SecretStoreUnavailable(
                 "the profile's master key is missing from the OS keyring",

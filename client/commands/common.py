@@ -90,16 +90,19 @@ def read_input(path: str) -> bytes:
 
 
 def write_output(path: str | None, data: bytes) -> None:
-    if path is None or path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
     from keystore.profile import atomic_write
+    from keystore.storage import storage_error
 
-    try:
-        atomic_write(Path(path), data, mode=0o600)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    if path is None or path == "-":
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # e.g. stdout is a full disk
+            raise storage_error(exc, "standard output") from exc
+        return
+    atomic_write(Path(path), data, mode=0o600)  # StorageError when full or read-only
 
 
 def print_json(obj: Any) -> None:

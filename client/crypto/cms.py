@@ -29,6 +29,7 @@ import zlib
 
 from asn1crypto import cms, core
 
+from client.crypto.bercheck import check_headers
 from client.crypto.cms_common import OID, oid_name, translate_errors
 from client.crypto.cms_envelope import (
     DEFAULT_PBKDF2_ITERATIONS,
@@ -75,6 +76,7 @@ def content_info_type(der: bytes) -> str:
     that is not a ContentInfo.
     """
     with translate_errors("ContentInfo"):
+        check_headers(der, "ContentInfo")  # asn1crypto is quadratic on long tags (DoS)
         outer = core.Sequence.load(der, strict=True)
         first = outer[0]
         oid = core.ObjectIdentifier.load(first.dump()).dotted
@@ -91,6 +93,7 @@ def decompress(der: bytes, *, max_size: int = DEFAULT_DECOMPRESS_LIMIT) -> tuple
     compression algorithms.
     """
     with translate_errors("CompressedData"):
+        check_headers(der, "CompressedData")  # asn1crypto is quadratic on long tags (DoS)
         ci = cms.ContentInfo.load(der, strict=True)
         if ci["content_type"].dotted != OID.COMPRESSED_DATA:
             raise MalformedMessage("not a CompressedData")

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from client.crypto.bercheck import check_headers
 from client.crypto.cms_common import (
     CIPHERS,
     KDF_SCHEMES,
@@ -124,20 +125,34 @@ def _take(rng: Rng, n: int) -> bytes:
 
 def _encrypt_content(
     spec: CipherSpec, cek: bytes, content: bytes, rng: Rng
-) -> tuple[dict[str, object], bytes, bytes | None]:
-    """(content-encryption AlgorithmIdentifier, ciphertext, tag or None)."""
+) -> tuple[dict[str, object], list[bytes], bytes | None]:
+    """(content-encryption AlgorithmIdentifier, ciphertext pieces, tag or None).
+
+    Only the last (partial) block is padded: the bulk of ``content`` is encrypted from a
+    memoryview, so a 50 MB message is not copied for padding first.
+    """
+    view = memoryview(content)
     if spec.mode == "cbc":
         iv = _take(rng, 16)
+        bulk = len(view) - len(view) % 16
         padder = sym_padding.PKCS7(128).padder()
-        padded = padder.update(content) + padder.finalize()
+        tail = padder.update(bytes(view[bulk:])) + padder.finalize()
         enc = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
-        ct = enc.update(padded) + enc.finalize()
+        ct = [enc.update(view[:bulk]), enc.update(tail) + enc.finalize()]
         return {"algorithm": spec.oid, "parameters": core.OctetString(iv)}, ct, None
     nonce = _take(rng, 12)
     enc = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
-    ct = enc.update(content) + enc.finalize()
+    ct = [enc.update(view), enc.finalize()]
     params = GcmParams({"aes_nonce": nonce, "aes_icvlen": _GCM_TAG})
     return {"algorithm": spec.oid, "parameters": params}, ct, enc.tag
+
+
+def _der_header(tag: int, length: int) -> bytes:
+    """A DER tag and length (single-byte tag) for contents written separately."""
+    if length < 0x80:
+        return bytes([tag, length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets
 
 
 def _envelope(
@@ -147,38 +162,42 @@ def _envelope(
     infos: list[cms.RecipientInfo],
     rng: Rng,
 ) -> bytes:
+    """The DER ContentInfo. asn1crypto encodes everything but the ciphertext, which is
+    spliced in (as the [0] IMPLICIT OCTET STRING of EncryptedContentInfo) and copied once:
+    the same octets as dumping the whole structure, without asn1crypto's copies of it."""
     alg, ct, tag = _encrypt_content(spec, cek, content, rng)
-    eci = {
-        "content_type": "data",
-        # asn1crypto has no spec for GCM parameters: encode ours and load it as theirs
-        "content_encryption_algorithm": cms.EncryptionAlgorithm.load(AlgId(alg).dump()),
-        "encrypted_content": ct,
-    }
+    eci_head = cms.EncryptedContentInfo(
+        {
+            "content_type": "data",
+            # asn1crypto has no spec for GCM parameters: encode ours and load it as theirs
+            "content_encryption_algorithm": cms.EncryptionAlgorithm.load(AlgId(alg).dump()),
+        }
+    ).contents
+    ct_len = sum(len(c) for c in ct)
+    eci_inner = [eci_head, _der_header(0x80, ct_len), *ct]
+    eci_len = sum(len(c) for c in eci_inner)
+    eci = [_der_header(0x30, eci_len), *eci_inner]
     if tag is not None:
-        auth = cms.AuthEnvelopedData(
-            {
-                "version": "v0",
-                "recipient_infos": infos,
-                "auth_encrypted_content_info": eci,
-                "mac": tag,
-            }
-        )
-        out: bytes = cms.ContentInfo(
-            {"content_type": "authenticated_enveloped_data", "content": auth}
-        ).dump()
-        return out
-    kinds = {ri.name for ri in infos}
-    if kinds & {"pwri", "ori"}:
-        version = "v3"
-    elif kinds == {"ktri"}:
-        version = "v0"
+        before = cms.CMSVersion("v0").dump() + cms.RecipientInfos(infos).dump()
+        after = core.OctetString(tag).dump()
+        ctype = "authenticated_enveloped_data"
     else:
-        version = "v2"
-    env = cms.EnvelopedData(
-        {"version": version, "recipient_infos": infos, "encrypted_content_info": eci}
-    )
-    out = cms.ContentInfo({"content_type": "enveloped_data", "content": env}).dump()
-    return out
+        kinds = {ri.name for ri in infos}
+        if kinds & {"pwri", "ori"}:
+            version = "v3"
+        elif kinds == {"ktri"}:
+            version = "v0"
+        else:
+            version = "v2"
+        before = cms.CMSVersion(version).dump() + cms.RecipientInfos(infos).dump()
+        after = b""
+        ctype = "enveloped_data"
+    env_len = len(before) + len(eci[0]) + eci_len + len(after)
+    env = [_der_header(0x30, env_len), before, *eci, after]
+    explicit = [_der_header(0xA0, sum(len(c) for c in env)), *env]
+    oid = cms.ContentType(ctype).dump()
+    total = len(oid) + sum(len(c) for c in explicit)
+    return b"".join([_der_header(0x30, total), oid, *explicit])
 
 
 def _spec_for(cipher: str) -> CipherSpec:
@@ -259,9 +278,83 @@ class _Parsed:
     aad: bytes | None
 
 
+def _der_tlv_at(der: bytes, pos: int, end: int) -> tuple[int, int, int] | None:
+    """(tag, content start, content end) of the definite-length TLV at ``pos``, or None."""
+    if pos + 2 > end or der[pos] & 0x1F == 0x1F:
+        return None
+    first = der[pos + 1]
+    if first < 0x80:
+        start, length = pos + 2, first
+    elif first == 0x80 or first > 0x84:
+        return None  # indefinite (BER) or absurd: leave it to asn1crypto
+    else:
+        start = pos + 2 + (first & 0x7F)
+        length = int.from_bytes(der[pos + 2 : start], "big")
+    if start + length > end:
+        return None
+    return der[pos], start, start + length
+
+
+def _children(der: bytes, start: int, end: int) -> list[tuple[int, int, int, int]] | None:
+    """(tag, header start, content start, content end) of each child, or None."""
+    out: list[tuple[int, int, int, int]] = []
+    pos = start
+    while pos < end and len(out) < 16:
+        tlv = _der_tlv_at(der, pos, end)
+        if tlv is None:
+            return None
+        out.append((tlv[0], pos, tlv[1], tlv[2]))
+        pos = tlv[2]
+    return out if pos == end else None
+
+
+def _split_ciphertext(der: bytes) -> tuple[bytes, int, int] | None:
+    """A copy of ``der`` with an empty encryptedContent, and where the real one lies.
+
+    asn1crypto copies every nested value it parses (a 50 MB ciphertext three or four
+    times). For definite-length encodings (ours, ``openssl cms``) the path ContentInfo /
+    [0] / (Auth)EnvelopedData / EncryptedContentInfo / [0] is walked here instead, the small
+    remainder is parsed by asn1crypto as usual, and the ciphertext is sliced once. Anything
+    unexpected returns None: the whole input then goes to asn1crypto unchanged.
+    """
+    top = _der_tlv_at(der, 0, len(der))
+    if top is None or top[0] != 0x30 or top[2] != len(der):
+        return None
+    ci = _children(der, top[1], top[2])
+    if ci is None or len(ci) != 2 or ci[1][0] != 0xA0:
+        return None
+    wrapped = _children(der, ci[1][2], ci[1][3])
+    if wrapped is None or len(wrapped) != 1 or wrapped[0][0] != 0x30:
+        return None
+    env = wrapped[0]
+    members = _children(der, env[2], env[3])
+    if members is None:
+        return None
+    tags = [m[0] for m in members]
+    if 0x31 not in tags or 0x30 not in tags[tags.index(0x31) :]:
+        return None
+    eci = members[tags.index(0x30, tags.index(0x31))]
+    parts = _children(der, eci[2], eci[3])
+    if parts is None or len(parts) != 3 or parts[2][0] != 0x80:
+        return None
+    target = parts[2]
+
+    def rewrap(tag: int, start: int, end: int, cut: int, cut_end: int, new: bytes) -> bytes:
+        contents = der[start:cut] + new + der[cut_end:end]
+        return _der_header(tag, len(contents)) + contents
+
+    eci_new = rewrap(0x30, eci[2], eci[3], target[1], target[3], b"\x80\x00")
+    env_new = rewrap(0x30, env[2], env[3], eci[1], eci[3], eci_new)
+    a0_new = rewrap(0xA0, ci[1][2], ci[1][3], env[1], env[3], env_new)
+    stub = rewrap(0x30, top[1], top[2], ci[1][1], ci[1][3], a0_new)
+    return stub, target[2], target[3]
+
+
 def _parse(der: bytes) -> _Parsed:
     with translate_errors("enveloped message"):
-        ci = cms.ContentInfo.load(der, strict=True)
+        check_headers(der, "EnvelopedData")  # asn1crypto is quadratic on long tags (DoS)
+        split = _split_ciphertext(der)
+        ci = cms.ContentInfo.load(split[0] if split else der, strict=True)
         ctype = ci["content_type"].dotted
         if ctype not in (OID.ENVELOPED_DATA, OID.AUTH_ENVELOPED_DATA):
             raise NotEncrypted(f"not an encrypted message ({oid_name(ctype)})")
@@ -304,7 +397,7 @@ def _parse(der: bytes) -> _Parsed:
         enc = eci["encrypted_content"]
         if isinstance(enc, core.Void):
             raise UnsupportedMessage("detached encrypted content is not supported")
-        ciphertext = bytes(enc)
+        ciphertext = der[split[1] : split[2]] if split else bytes(enc)
         mac: bytes | None = None
         aad: bytes | None = None
         if auth:
@@ -345,9 +438,14 @@ def _decrypt_content(p: _Parsed, cek: bytes) -> bytes | None:
                 return None
             algo = TripleDES(cek) if spec.name == "des-ede3-cbc" else algorithms.AES(cek)
             dec = Cipher(algo, modes.CBC(p.iv)).decryptor()
-            padded = dec.update(p.ciphertext) + dec.finalize()
+            # Only the last block carries padding: decrypt the bulk once and unpad the tail
+            # (the unpadder copies all it is given; a whole 50 MB content cost two copies).
+            view = memoryview(p.ciphertext)
+            cut = len(view) - spec.block_size
+            bulk = dec.update(view[:cut])
             unpadder = sym_padding.PKCS7(spec.block_size * 8).unpadder()
-            out: bytes = unpadder.update(padded) + unpadder.finalize()
+            tail = unpadder.update(dec.update(view[cut:]) + dec.finalize()) + unpadder.finalize()
+            out: bytes = bulk + bytes(tail) if tail else bulk
             return out
         assert p.mac is not None
         if spec.mode == "gcm":

@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
+from client.crypto.bercheck import check_headers
 from client.crypto.cms_common import (
     DIGEST_OIDS,
     DIGESTS,
@@ -223,6 +224,7 @@ class _Attributes(core.SetOf):  # type: ignore[misc]
 
 def _parse_signed_data(der: bytes) -> _ParsedSignedData:
     with translate_errors("SignedData"):
+        check_headers(der, "SignedData")  # asn1crypto is quadratic on long tags (DoS)
         ci = cms.ContentInfo.load(der, strict=True)
         ctype = ci["content_type"].dotted
         if ctype != OID.SIGNED_DATA:

@@ -35,9 +35,12 @@ def signature_issuers(data: bytes) -> list[str]:
         raise MalformedMessage("the OpenPGP signature data could not be parsed") from exc
     issuers: list[str] = []
     for p in packets:
-        if p.tag != packet.Tag.Signature:
+        try:
+            if p.tag != packet.Tag.Signature:
+                continue
+            issuer = p.issuer_fingerprint or p.issuer_key_id
+        except RuntimeError:  # a tag pysequoia cannot name (15, private...): no signature
             continue
-        issuer = p.issuer_fingerprint or p.issuer_key_id
         if issuer is not None:
             issuers.append(str(issuer).lower())
     return issuers

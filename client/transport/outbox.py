@@ -60,13 +60,14 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from client.errors import SealmailError, TransportError, UsageError
+from client.errors import SealmailError, StorageError, TransportError, UsageError
 from client.transport.accounts import Account
 from client.transport.backoff import delay as backoff_delay
 from client.transport.imap import ImapSession
 from client.transport.outbox_state import Event, State, next_state
 from client.transport.smtp import SmtpSession
 from keystore.profile import Profile, atomic_write
+from keystore.storage import storage_error
 
 __all__ = [
     "COPY_HEADER",
@@ -208,7 +209,10 @@ class Outbox:
     ) -> None:
         self.profile = profile
         self.dir = profile.path / "outbox"
-        self.dir.mkdir(mode=0o700, exist_ok=True)
+        try:
+            self.dir.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:  # disk full or read-only profile: nothing is queued
+            raise storage_error(exc, self.dir) from exc
         self.clock = clock
         self.rng = rng
         self.sleep = sleep
@@ -409,6 +413,8 @@ class Outbox:
     def _send(self, e: Entry, account: Account, conns: _Connections, policy: PolicyHook) -> None:
         try:
             self._prepare(e, account, policy)
+        except StorageError:  # disk full / read-only: stays QUEUED, not a policy hold
+            raise
         except Exception as exc:  # fail closed: whatever went wrong, nothing is sent
             why = exc.hint if isinstance(exc, SealmailError) else "the protection policy failed"
             details = getattr(exc, "details", None)

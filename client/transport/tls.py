@@ -6,7 +6,8 @@ Every connection Sealmail makes to a mail server gets its context from
 :func:`client_context`. There is deliberately no switch to turn verification off: an
 account either trusts the system store or exactly the CA file given for it. Failures of
 the handshake become :class:`~client.errors.TlsRequired` in :func:`tls_errors`, the one
-place where ``ssl`` exceptions are translated.
+place where ``ssl`` exceptions are translated; a link that merely drops (EOF inside TLS)
+is :class:`~client.errors.ConnectionFailed`, retried like any network failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-from client.errors import TlsRequired
+from client.errors import ConnectionFailed, TlsRequired
 
 __all__ = ["client_context", "tls_errors"]
 
@@ -44,5 +45,9 @@ def tls_errors(host: str) -> Iterator[None]:
         raise TlsRequired(
             f"the certificate of {host} is not valid: {exc.verify_message or exc.reason}"
         ) from exc
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+        # the link went down (cut, reset, server restart): a network failure to retry, not a
+        # TLS policy failure to hold for good; nothing was sent in the clear either way
+        raise ConnectionFailed(f"the connection to {host} was lost during TLS: {exc}") from exc
     except ssl.SSLError as exc:
         raise TlsRequired(f"TLS with {host} failed: {exc.reason or exc}") from exc

@@ -1,0 +1,112 @@
+"""Regression cases for what the long fuzz runs found (see docs/ATTACKS.md, "Fuzzing").
+
+cms, 2026-11-23 long run: a high tag number whose base-128 field runs on for many KB
+(``0x1F`` then ``0xFF`` octets) made asn1crypto spend O(n²) in its tag loop — 15 s for the
+300 KB fuzz input, minutes for a few MB: a denial of service from one received message.
+Every CMS entry point now runs :func:`client.crypto.bercheck.check_headers` first. Each
+case runs under the fuzz harness's per-input guard, so a regression shows up as ``hang``.
+
+pgp, same run: a packet pile with a packet tag pysequoia cannot name (15) made
+``pgpsig.signature_issuers`` leak pysequoia's ``RuntimeError`` ("Unknown packet tag: 15")
+from ``packet.tag``; such a packet is now skipped (it is no signature). The fuzzer's input
+is ``regressions/pgp-unknown-packet-tag-15.bin``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from client.crypto import bercheck, cms, pgpsig
+from client.errors import MalformedMessage
+from tests.fuzz.harness import Stats, run_one
+from tests.fuzz.targets import TARGETS, keys
+
+LONG_TAG = b"\x30\x80" + b"\x1f" + b"\xff" * 400_000 + b"\x01\x00" + b"\x00\x00"
+
+
+ENTRIES = [
+    "content_info_type",
+    "verify",
+    "decrypt",
+    "decrypt-password",
+    "decompress",
+    "describe_recipients",
+    "extract_certificates",
+]
+
+
+def _cms_calls() -> dict[str, object]:
+    with warnings.catch_warnings():  # the corpus PKCS#12 file is legacy-encrypted
+        warnings.simplefilter("ignore")
+        ident = keys().smime_identities()[0]
+    return {
+        "content_info_type": cms.content_info_type,
+        "verify": cms.verify,
+        "decrypt": lambda d: cms.decrypt(d, cert=ident.certificate, key=ident.private_key),
+        "decrypt-password": lambda d: cms.decrypt(d, password=b"pw"),
+        "decompress": cms.decompress,
+        "describe_recipients": cms.describe_recipients,
+        "extract_certificates": cms.extract_certificates,
+    }
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize(
+    "where", ["top", "inside-content"], ids=["long-tag-top", "long-tag-inside-content"]
+)
+def test_cms_long_tag_number_is_refused_fast(entry: str, where: str) -> None:
+    data = LONG_TAG
+    if where == "inside-content":  # inside a SignedData ContentInfo, as the fuzzer had it
+        data = (
+            b"\x30\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02\xa0\x80"
+            + LONG_TAG
+            + b"\x00\x00\x00\x00"
+        )
+    stats = Stats("cms-regression")
+    func = _cms_calls()[entry]
+    outcome = run_one(func, data, stats, time_limit=10.0)  # type: ignore[arg-type]
+    assert outcome == "refused", [f.summary for f in stats.findings.values()]
+
+
+def test_check_headers_accepts_every_cms_seed() -> None:
+    seeds = TARGETS["cms"].seeds()
+    assert len(seeds) > 50
+    for s in seeds:
+        bercheck.check_headers(s)  # valid BER is never refused
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x30", b"\x30\x84\xff\xff", b"\x04\x85\x01\x02", b"\x1f\x81", b"\x30\x80\x00\x00"],
+)
+def test_check_headers_leaves_other_damage_to_the_parser(data: bytes) -> None:
+    bercheck.check_headers(data)  # truncation and bad lengths: asn1crypto reports them
+
+
+def test_check_headers_refuses_a_long_tag_anywhere() -> None:
+    with pytest.raises(MalformedMessage):
+        bercheck.check_headers(b"\x30\x06\x04\x01x" + b"\x3f\x81\x82\x83\x84\x05\x00")
+    bercheck.check_headers(b"\x30\x06\x04\x01x" + b"\x3f\x81\x82\x03\x00")  # 3 octets: fine
+
+
+REGRESSIONS = Path(__file__).parent / "regressions"
+
+
+def test_pgp_unknown_packet_tag_is_not_a_crash() -> None:
+    data = (REGRESSIONS / "pgp-unknown-packet-tag-15.bin").read_bytes()
+    assert pgpsig.signature_issuers(data) == []  # a PKESK and an unnamed packet: no signature
+    stats = Stats("pgp-regression")
+    assert run_one(TARGETS["pgp"].func, data, stats, time_limit=10.0) in ("ok", "refused")
+
+
+def test_mime_content_type_of_semicolons_is_refused_fast() -> None:
+    """mime, same day: a 60 KB Content-Type (an open quote, then ``;`` x 54,000) kept the
+    email package's parameter parser (O(n²), called by its own feed parser for the
+    boundary) busy for > 10 s. Such fields are now refused before that parser runs."""
+    data = (REGRESSIONS / "mime-content-type-semicolons.bin").read_bytes()
+    stats = Stats("mime-regression")
+    assert run_one(TARGETS["mime"].func, data, stats, time_limit=10.0) == "refused"
+    assert stats.errors["MalformedMessage"] == 1
