@@ -31,7 +31,7 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, getaddresses
 
-from client.errors import MalformedMessage, MessageTooLarge, UsageError
+from client.errors import MalformedMessage, MessageTooLarge, TooManyRecipients, UsageError
 from client.mime.headers import OBSCURED_SUBJECT, PROTECTED, hp_outer_fields, is_content_header
 from client.mime.raw import (
     MAX_DEPTH,
@@ -195,6 +195,23 @@ def _to_7bit(entity: bytes, depth: int = 0) -> bytes:
     return _serialize(msg)
 
 
+#: Addresses per message (To + Cc + Bcc): Postfix's default ``smtpd_recipient_limit``; the
+#: email library's address parser is slow on huge lists, so the count is taken on raw bytes.
+MAX_RECIPIENTS = 1000
+_ADDRESS_FIELDS = frozenset({"to", "cc", "bcc"})
+
+
+def _check_recipient_count(header_block: bytes) -> None:
+    """Refuse, before any parsing, a message addressed to more than :data:`MAX_RECIPIENTS`
+    (an upper bound: every ``@`` in To/Cc/Bcc counts, even inside a quoted name)."""
+    count = sum(f.count(b"@") for f in _fields(header_block) if _field_name(f) in _ADDRESS_FIELDS)
+    if count > MAX_RECIPIENTS:
+        raise TooManyRecipients(
+            f"the message is addressed to about {count:,} recipients; "
+            f"at most {MAX_RECIPIENTS:,} are sent in one message"
+        )
+
+
 def prepare(
     raw: bytes,
     *,
@@ -216,6 +233,7 @@ def prepare(
         split = len(canonical)
         canonical += b"\r\n\r\n"
     header_block, body = canonical[:split], memoryview(canonical)[split + 4 :]
+    _check_recipient_count(header_block)
     try:
         msg = BytesHeaderParser(policy=email.policy.default).parsebytes(header_block + b"\r\n\r\n")
     except Exception as exc:
