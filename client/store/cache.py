@@ -2,11 +2,15 @@
 
 Theory of operation
 -------------------
-One database per profile (``cache.sqlite``, mode 0600, WAL). Per account and folder it
-keeps the server's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ and, per message, the UID, flags,
+One database per profile (``cache.sqlite``, mode 0600). Per account and folder it keeps
+the server's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ and, per message, the UID, flags,
 MODSEQ, size, dates, the header fields the list needs and the top-level MIME type. When a
 folder's UIDVALIDITY changes, everything cached for it is dropped first
 (:meth:`Cache.reset_folder`), never merged.
+
+The journal is WAL with ``synchronous=NORMAL``: a power loss may drop the last committed
+transactions (WAL recovery keeps a prefix of them, and the folder state is written after
+its headers, so the next sync fetches what was lost) but cannot corrupt the database.
 
 Bodies are cached only exactly as received from the server (:meth:`Cache.put_body`):
 for a protected message that is the ciphertext. Nothing decrypted is ever written here —
@@ -16,24 +20,32 @@ match the size the server reported.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.errors import UsageError
+from keystore.storage import GuardedConnection
 
 if TYPE_CHECKING:
     from client.transport.imap import HeaderRecord
 
-__all__ = ["BATCH", "Cache", "CachedFolder", "CachedMessage", "header_fields"]
+__all__ = ["BATCH", "Cache", "CachedFolder", "CachedMessage", "header_fields", "list_fields"]
 
 #: header rows per transaction in :meth:`Cache.put_headers`
 BATCH = 1000
+#: values per row of ``messages`` bound per row by :meth:`Cache.put_headers` (all columns
+#: but account and folder, which are bound once per statement as ?1 and ?2)
+_ROW = 13
+#: rows per multi-row INSERT: ~100 is as fast as any (SQLite compiles ``?NNN`` placeholders
+#: in quadratic time, so 1000-row statements cost more than they save)
+_ROWS_PER_INSERT = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -135,6 +147,47 @@ def header_fields(raw: bytes) -> dict[str, list[str]]:
     return out
 
 
+_FIELD = re.compile(r"^([^:\n \t]+)[ \t]*:([^\n]*)", re.M)
+ListFields = tuple[str, str, str, str, str, str]
+
+
+def list_fields(raw: bytes) -> ListFields:
+    """(from, to + cc, subject, date, message-id, in-reply-to) as the list shows them.
+
+    The same result as reading :func:`header_fields` (first value of each field; all To
+    then all Cc values, joined by ", ") and decoding From, recipients and Subject with
+    RFC 2047 (:func:`_decode`), with less work per message: one regex pass finds the
+    ``name: value`` lines (exactly the lines :func:`header_fields` accepts), only the
+    values shown are stripped, and RFC 2047 is decoded only where ``=?`` occurs.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub("", text)
+    first: dict[str, str] = {}
+    to: list[str] = []
+    cc: list[str] = []
+    for name, value in _FIELD.findall(text):
+        key = name.lower()
+        if key == "to":
+            to.append(value.strip())
+        elif key == "cc":
+            cc.append(value.strip())
+        elif key not in first:
+            first[key] = value
+    get = first.get
+    return (
+        _decode(get("from", "").strip()),
+        _decode(", ".join(to + cc) if cc else ", ".join(to)),
+        _decode(get("subject", "").strip()),
+        get("date", "").strip(),
+        get("message-id", "").strip(),
+        get("in-reply-to", "").strip(),
+    )
+
+
 def _decode(value: str | None) -> str:
     if not value:
         return ""
@@ -142,14 +195,27 @@ def _decode(value: str | None) -> str:
         return value.replace("\r", "").replace("\n", " ")
     try:
         return str(make_header(decode_header(value))).replace("\r", "").replace("\n", " ")
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, HeaderParseError):  # bad base64: keep it
         return value
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_sql(rows: int) -> str:
+    """``INSERT OR REPLACE`` of ``rows`` rows: ?1 account, ?2 folder, then _ROW per row."""
+    tuples = (
+        "(?1,?2," + ",".join(f"?{3 + r * _ROW + c}" for c in range(_ROW)) + ")" for r in range(rows)
+    )
+    # only numbered placeholders go into the text: the values are all bound
+    return "INSERT OR REPLACE INTO messages VALUES " + ",".join(tuples)  # noqa: S608
 
 
 class Cache:
     def __init__(self, path: Path) -> None:
         new = not path.exists()
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        # disk full / read-only become StorageError (keystore.storage); SQLite rolls back
+        self.db = sqlite3.connect(
+            str(path), timeout=30, isolation_level=None, factory=GuardedConnection
+        )
         if new:
             path.chmod(0o600)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -158,6 +224,12 @@ class Cache:
 
     def close(self) -> None:
         self.db.close()
+
+    @functools.cached_property
+    def _rows_per_insert(self) -> int:
+        """Rows per INSERT statement, within SQLite's host-parameter limit."""
+        limit = self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return max(1, min(_ROWS_PER_INSERT, (limit - 2) // _ROW))
 
     # ------------------------------------------------------------ folders
     def folders(self, account: str) -> list[CachedFolder]:
@@ -240,46 +312,49 @@ class Cache:
         Rows are written in batches of :data:`BATCH`, one transaction each, as the records
         arrive: with :meth:`ImapSession.fetch_headers` (which has the next chunk already
         requested) the server prepares the next chunk while this one is stored.
+
+        Per record only what the list shows is decoded (:func:`list_fields`); a batch goes
+        to SQLite as multi-row INSERTs of up to :data:`_ROWS_PER_INSERT` rows
+        (:meth:`_insert`), each stored in one call without the GIL while the fetch worker
+        reads the next chunk, instead of dropping and retaking the GIL once per row as
+        ``executemany`` does (each retake can wait for the worker's switch interval).
         """
-        rows: list[tuple[object, ...]] = []
-        count = 0
-        none: list[str] = []
-        for r in records:
-            h = header_fields(r.headers)
-            get = h.get
-            idate: datetime | None = r.internaldate
-            rows.append(
+        values: list[object] = []
+        extend = values.extend
+        count = rows = 0
+        for uid, flags, size, idate, modseq, headers, content_type in records:
+            extend(
                 (
-                    account,
-                    folder,
-                    r.uid,
-                    " ".join(r.flags),
-                    r.modseq,
-                    r.size,
+                    uid,
+                    " ".join(flags),
+                    modseq,
+                    size,
                     idate.isoformat() if idate else None,
-                    _decode((get("from") or none or [""])[0]),
-                    _decode(", ".join((get("to") or none) + (get("cc") or none))),
-                    _decode((get("subject") or none or [""])[0]),
-                    (get("date") or none or [""])[0],
-                    (get("message-id") or none or [""])[0],
-                    (get("in-reply-to") or none or [""])[0],
-                    r.content_type,
-                    r.headers,
+                    *list_fields(headers),
+                    content_type,
+                    headers,
                 )
             )
-            if len(rows) >= BATCH:
-                count += self._insert(rows)
-                rows = []
-        return count + self._insert(rows)
+            rows += 1
+            if rows >= BATCH:
+                count += self._insert(account, folder, values, rows)
+                values = []
+                extend = values.extend
+                rows = 0
+        return count + self._insert(account, folder, values, rows)
 
-    def _insert(self, rows: list[tuple[object, ...]]) -> int:
+    def _insert(self, account: str, folder: str, values: list[object], rows: int) -> int:
+        """One transaction: ``rows`` rows of :data:`_ROW` values each (account, folder apart)."""
         if rows:
+            per = self._rows_per_insert
             with self.db:
                 self.db.execute("BEGIN")
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-                )
-        return len(rows)
+                for i in range(0, rows, per):
+                    n = min(per, rows - i)
+                    self.db.execute(
+                        _insert_sql(n), [account, folder, *values[i * _ROW : (i + n) * _ROW]]
+                    )
+        return rows
 
     def set_flags(
         self, account: str, folder: str, changes: dict[int, tuple[tuple[str, ...], int | None]]
@@ -311,30 +386,23 @@ class Cache:
                 )
 
     def list(self, account: str, folder: str, *, limit: int | None = None) -> list[CachedMessage]:
+        # NULLs become '' / 0 in SQL: less work per row in Python (10,000 rows <= 300 ms)
         sql = (
-            "SELECT uid, flags, modseq, size, sender, recipients, subject, date, message_id,"
-            " in_reply_to, content_type FROM messages WHERE account=? AND folder=?"
-            " ORDER BY uid DESC"
+            "SELECT uid, IFNULL(flags, ''), modseq, IFNULL(size, 0), IFNULL(sender, ''),"
+            " IFNULL(recipients, ''), IFNULL(subject, ''), IFNULL(date, ''),"
+            " IFNULL(message_id, ''), IFNULL(in_reply_to, ''), IFNULL(content_type, '')"
+            " FROM messages WHERE account=? AND folder=? ORDER BY uid DESC"
         )
         args: tuple[object, ...] = (account, folder)
         if limit is not None:
             sql += " LIMIT ?"
             args += (limit,)
+        msg = CachedMessage
         return [
-            CachedMessage(
-                r[0],
-                tuple((r[1] or "").split()),
-                r[2],
-                r[3] or 0,
-                r[4] or "",
-                r[5] or "",
-                r[6] or "",
-                r[7] or "",
-                r[8] or "",
-                r[9] or "",
-                r[10] or "",
+            msg(uid, tuple(flags.split()), modseq, size, fr, to, subj, date, mid, irt, ctype)
+            for uid, flags, modseq, size, fr, to, subj, date, mid, irt, ctype in self.db.execute(
+                sql, args
             )
-            for r in self.db.execute(sql, args)
         ]
 
     def count(self, account: str, folder: str) -> int:
