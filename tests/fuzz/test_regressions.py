@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from client.crypto import bercheck, cms, pgpsig
-from client.errors import MalformedMessage
+from client.errors import MalformedMessage, MessageTooLarge
 from tests.fuzz.harness import Stats, run_one
 from tests.fuzz.targets import TARGETS, keys
 
@@ -110,3 +110,22 @@ def test_mime_content_type_of_semicolons_is_refused_fast() -> None:
     stats = Stats("mime-regression")
     assert run_one(TARGETS["mime"].func, data, stats, time_limit=10.0) == "refused"
     assert stats.errors["MalformedMessage"] == 1
+
+
+def test_envelope_with_deep_nesting_and_bare_crs_is_refused_fast() -> None:
+    """envelope, same day: ~300 nested multiparts over ~70,000 bare CRs took the feed
+    parser ~6 s (each line is tested against every open boundary: depth x lines). A tree
+    declaring more than ``raw.MAX_BOUNDARIES`` boundaries is now refused before parsing."""
+    from client.mime import raw
+
+    data = (REGRESSIONS / "envelope-hang-bare-cr.bin").read_bytes()
+    stats = Stats("envelope-regression")
+    assert run_one(TARGETS["envelope"].func, data, stats, time_limit=10.0) == "refused"
+    with pytest.raises(MessageTooLarge, match="boundaries"):
+        raw.parse_tree(data)
+    # at the limit a tree still parses
+    nested = b"".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n".encode()
+        for i in range(raw.MAX_BOUNDARIES)
+    )
+    assert raw.parse_tree(b"From: a\r\n" + nested + b"\r\nhi\r\n").is_multipart()
