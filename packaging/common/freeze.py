@@ -25,6 +25,8 @@ HIDDEN_IMPORTS = sorted(
         *collect_submodules("ui"),
         "simple_icd_10_cm",  # located with importlib.util.find_spec (code lists)
         "aiosmtpd",  # the demo's submission server, probed with find_spec
+        "hyperscan",  # the scanner's keyword pass (imported in a try: block)
+        *collect_submodules("dns.rdtypes"),  # dnspython loads record types by name
         "keyring.backends.SecretService",
         "keyring.backends.chainer",
         "keyring.backends.fail",
@@ -43,6 +45,8 @@ def datas() -> list[tuple[str, str]]:
     # tabular XML that simple_icd_10_cm's own API would parse (never imported).
     out += collect_data_files("simple_icd_10_cm", includes=["data/code-list-*.txt"])
     out += collect_data_files("certifi")
+    # the Public Suffix List that MX-based autoconfig reads (shipped in the package: offline)
+    out += collect_data_files("publicsuffixlist", includes=["public_suffix_list.dat"])
     # importlib.metadata look-ups: the version shown by --version comes from pyproject
     # through the installed distribution's metadata; keyring finds backends by entry point.
     out += copy_metadata("sealmail")

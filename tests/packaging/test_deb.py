@@ -12,6 +12,7 @@ and icon caches are refreshed by dpkg triggers), so no chroot is needed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -132,6 +133,18 @@ def test_cli_runs_from_the_installed_files(root: Path, tmp_path: Path) -> None:
                          env=_clean_env(tmp_path), capture_output=True, text=True,
                          timeout=60, check=False)  # fmt: skip
     assert res.returncode == 0, res.stderr  # jsonschema, stdnum, ICD code lists all bundled
+    note = tmp_path / "note.txt"
+    note.write_text("Patient SSN 536-90-4399, diagnosis E11.9 (type 2 diabetes).\n")
+    res = subprocess.run([str(exe), "policy", "scan", str(note), "--json"],
+                         env=_clean_env(tmp_path), capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    found = {f["type"] for f in json.loads(res.stdout)["findings"]}
+    assert {"us-ssn", "icd-10-cm"} <= found, res.stdout
+    # native and data parts the import scanner cannot see on its own
+    bundle = root / "opt/sealmail"
+    assert list(bundle.rglob("public_suffix_list.dat")), "PSL data missing (MX autoconfig)"
+    assert list(bundle.rglob("hyperscan*")), "hyperscan missing (scanner keyword pass)"
 
 
 def test_gui_demo_screenshot_from_the_installed_files(root: Path, tmp_path: Path) -> None:
