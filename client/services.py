@@ -29,8 +29,6 @@ from client.envelope import passwords as env_passwords
 from client.envelope.output import save_files
 from client.errors import BadPassword, NotEncrypted, NotSigned, UsageError
 from client.mime.parse import OpenedMessage
-from client.policy.plan import KeyStatus, RecipientKeyStatus
-from client.transport.outbox import PolicyDecision, PolicyHook, WireCopy
 from keystore import openpgp as kpgp
 from keystore.discovery import (
     AddressStatus,
@@ -46,10 +44,11 @@ from keystore.store import KeyInfo, Keystore
 if TYPE_CHECKING:
     from client.drafts import DraftInfo, SavedDraft
     from client.errors import TransportError
+    from client.policy.plan import KeyStatus
     from client.store.cache import Cache
     from client.transport.accounts import Account, AccountBook
     from client.transport.imap import ImapSession
-    from client.transport.outbox import Entry, Outbox
+    from client.transport.outbox import Entry, Outbox, PolicyDecision, PolicyHook
     from client.transport.smtp import SmtpSession
     from client.transport.sync import FolderReport
     from client.transport.watch import FolderWatcher, NewMail
@@ -402,6 +401,8 @@ class Session:
         self, recipients: Sequence[str], *, sender: str | None, now: datetime
     ) -> KeyStatus:
         """What the keystore can do for each recipient (and the sender's signing) at ``now``."""
+        from client.policy.plan import KeyStatus, RecipientKeyStatus
+
         found = {}
         for addr in recipients:
             rk = self.store.recipient_keys(addr, now=now)
@@ -495,6 +496,7 @@ class Session:
         """
         from client.policy.decide import Hold, decide_and_protect, requested_level
         from client.policy.errors import PolicyBlocksSend
+        from client.transport.outbox import PolicyDecision, WireCopy
 
         org = self.policy_for_user()  # the org policy with the preferences it lets users set
         result = decide_and_protect(
