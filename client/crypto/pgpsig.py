@@ -19,11 +19,14 @@ from client.errors import MalformedMessage
 
 __all__ = ["signature_issuers", "split_cleartext"]
 
-_CLEARTEXT = re.compile(
-    rb"-----BEGIN PGP SIGNED MESSAGE-----\r?\n(?P<headers>(?:[^\r\n]+\r?\n)*)\r?\n"
-    rb"(?P<text>.*?)\r?\n(?P<sig>-----BEGIN PGP SIGNATURE-----.*?-----END PGP SIGNATURE-----)",
-    re.S,
-)
+_BEGIN = b"-----BEGIN PGP SIGNED MESSAGE-----"
+_SIG_BEGIN = b"-----BEGIN PGP SIGNATURE-----"
+_SIG_END = b"-----END PGP SIGNATURE-----"
+_HEADER_LINE = re.compile(rb"[^\r\n]+\r?\n")
+_NEWLINE = re.compile(rb"\r?\n")
+# How many BEGIN markers are tried before giving up: each try is linear, so a message
+# stuffed with markers stays linear too (a regex with a lazy body was quadratic here).
+_MAX_MARKERS = 8
 
 
 def signature_issuers(data: bytes) -> list[str]:
@@ -48,9 +51,50 @@ def signature_issuers(data: bytes) -> list[str]:
 
 def split_cleartext(data: bytes) -> tuple[bytes, bytes]:
     """The (dash-unescaped) text and the armored signature of a cleartext-signed message."""
-    m = _CLEARTEXT.search(data)
-    if m is None:
+    found = _find_cleartext(data)
+    if found is None:
         raise MalformedMessage("the cleartext-signed OpenPGP message is damaged")
-    lines = re.split(rb"\r?\n", m.group("text"))
+    body, sig = found
+    lines = _NEWLINE.split(body)
     text = b"\r\n".join(line[2:] if line.startswith(b"- ") else line for line in lines)
-    return text, m.group("sig")
+    return text, sig
+
+
+def _find_cleartext(data: bytes) -> tuple[bytes, bytes] | None:
+    """(text, armored signature) of the first well-formed cleartext frame, or None."""
+    start = data.find(_BEGIN)
+    sig_at = -1
+    for _ in range(_MAX_MARKERS):
+        if start < 0:
+            return None
+        pos = _after_newline(data, start + len(_BEGIN))
+        if pos is not None:
+            while (header := _HEADER_LINE.match(data, pos)) is not None:
+                pos = header.end()
+            body_at = _after_newline(data, pos)
+            if body_at is not None:
+                if sig_at < body_at:
+                    sig_at = _signature_start(data, body_at)
+                if sig_at < 0:
+                    return None  # no signature block after any later marker either
+                end = data.find(_SIG_END, sig_at + len(_SIG_BEGIN))
+                if end < 0:
+                    return None
+                text_end = sig_at - 2 if data[sig_at - 2 : sig_at] == b"\r\n" else sig_at - 1
+                return data[body_at:text_end], data[sig_at : end + len(_SIG_END)]
+        start = data.find(_BEGIN, start + 1)
+    return None
+
+
+def _after_newline(data: bytes, pos: int) -> int | None:
+    if data.startswith(b"\r\n", pos):
+        return pos + 2
+    if data.startswith(b"\n", pos):
+        return pos + 1
+    return None
+
+
+def _signature_start(data: bytes, pos: int) -> int:
+    """Where the first signature block that starts a line at or after ``pos`` begins."""
+    at = data.find(b"\n" + _SIG_BEGIN, pos - 1)
+    return -1 if at < 0 else at + 1

@@ -231,3 +231,27 @@ def test_20_mb_attachment_both_ways(pair, tmp_path: Path) -> None:  # type: igno
     )
     assert [s["status"] for s in report["signatures"]] == ["good"]
     assert body_of((tmp_path / "d.eml").read_bytes())[1] == [("mri.dcm", big)]
+
+
+def test_gpg_cleartext_signed_mail_verifies_and_shows_the_text(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Inline ``gpg --clearsign`` in a text/plain body: good signature, dash-escaped lines
+    shown as written, and a message stuffed with extra BEGIN markers before it still opens."""
+    from client.crypto import pgpsig
+
+    cli, gpg = pair
+    text = b"Results attached.\r\n- a line gpg dash-escapes\r\n-----not armor\r\nBye"
+    signed = gpg.check("--clearsign", "-u", BOB, input=text).stdout
+    shown, sig = pgpsig.split_cleartext(signed)
+    assert shown.replace(b"\r\n", b"\n") == text.replace(b"\r\n", b"\n")
+    assert sig.startswith(b"-----BEGIN PGP SIGNATURE-----")
+    assert sig.endswith(b"-----END PGP SIGNATURE-----")
+    # quoted damaged frames before the real one: the first well-formed frame is used
+    stuffed = b"-----BEGIN PGP SIGNED MESSAGE-----\n" * 3 + signed
+    assert pgpsig.split_cleartext(stuffed) == pgpsig.split_cleartext(signed)
+    msg = make_message(BOB, ALICE, body=signed.decode())
+    (tmp_path / "c.eml").write_bytes(msg)
+    report = json.loads(cli.ok("message", "verify", str(tmp_path / "c.eml"), "--json").text)
+    assert [(s["status"], s["signer"]) for s in report["signatures"]] == [("good", BOB)]
+    (tmp_path / "d.eml").write_bytes(msg.replace(b"Results attached.", b"Results attacked."))
+    res = cli("message", "verify", str(tmp_path / "d.eml"), "--json")
+    assert [s["status"] for s in json.loads(res.text)["signatures"]] == ["bad"]
