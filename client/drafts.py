@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.crypto.recipes import protect
 from client.errors import MalformedMessage, NoKeyForRecipient, SealmailError, UsageError
+from client.mime.raw import decoded_payload
 from client.transport.imap import ImapSession, imap_errors
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ def _unwrap(session: Session, stored: bytes, *, now: datetime) -> bytes:
     inner = email.message_from_bytes(opened.message, policy=email.policy.default)
     for part in inner.walk():
         if part.get_filename() == DRAFT_FILE:
-            payload = part.get_payload(decode=True)
+            payload = decoded_payload(part)
             if isinstance(payload, bytes):
                 return payload
     raise MalformedMessage("the encrypted draft holds no draft")

@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING
 
 import nh3
 
+from client.mime.bulk import Bulk
+from client.mime.raw import decoded_payload
+
 if TYPE_CHECKING:
     from client.services import Session
 
@@ -89,13 +92,14 @@ def build_message(
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(sanitize_outgoing_html(html), subtype="html")
+    bulk = Bulk()  # attachment bodies spliced in after the generator (client.mime.bulk)
     for name, media_type, data in attachments:
         maintype, _, subtype = media_type.partition("/")
-        msg.add_attachment(
-            data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+        bulk.add_attachment(
+            msg, data, maintype=maintype or "application", subtype=subtype or "octet-stream",
             filename=name,
         )  # fmt: skip
-    return msg.as_bytes(policy=email.policy.SMTP)
+    return bulk.as_bytes(msg, email.policy.SMTP)
 
 
 def _addresses(values: Iterable[str]) -> list[str]:
@@ -151,7 +155,7 @@ def parse_draft(raw: bytes) -> DraftFields:
     html = html_part.get_content() if html_part is not None else None
     files: list[tuple[str, bytes]] = []
     for part in msg.iter_attachments():
-        data = part.get_payload(decode=True)
+        data = decoded_payload(part)
         if isinstance(data, bytes):
             files.append((part.get_filename() or "attachment", data))
     token = str(msg.get("X-Sealmail-Draft") or "").strip().lower() or None

@@ -42,14 +42,25 @@ class MailRig:
     _tmp: Path | None = None
 
     @classmethod
-    def start(cls, users: Mapping[str, str] | None = None, *, requiretls: bool = True) -> MailRig:
+    def start(
+        cls,
+        users: Mapping[str, str] | None = None,
+        *,
+        requiretls: bool = True,
+        size_limit: int = 32 << 20,
+    ) -> MailRig:
         users = dict(users or DEFAULT_USERS)
         tmp = Path(tempfile.mkdtemp(prefix="sm-rig-"))
         pki = ServerPki.make(tmp / "pki")
         dv = Dovecot(pki.good, [DovecotUser(u, p) for u, p in users.items()]).start()
         try:
             sub = Submission(
-                pki.good.cert, pki.good.key, dv.auth_socket, dv.lmtp_port, requiretls=requiretls
+                pki.good.cert,
+                pki.good.key,
+                dv.auth_socket,
+                dv.lmtp_port,
+                requiretls=requiretls,
+                size_limit=size_limit,
             ).start()
         except BaseException:
             dv.stop()

@@ -194,6 +194,7 @@ class Submission:
     lmtp_port: int
     host: str = "127.0.0.1"
     requiretls: bool = False
+    size_limit: int = 32 << 20  # octets (EHLO SIZE); aiosmtpd's default, as many servers
     starttls_port: int = 0
     tls_port: int = 0
     accepted: list[Accepted] = field(default_factory=list)
@@ -256,6 +257,7 @@ class Submission:
             authenticator=self.authenticate,
             decode_data=False,
             enable_SMTPUTF8=True,
+            data_size_limit=self.size_limit,
         )
 
     def start(self) -> Submission:

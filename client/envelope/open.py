@@ -48,7 +48,7 @@ from client.errors import (
     UsageError,
     VendorEnvelope,
 )
-from client.mime.raw import filename_of, parse_tree
+from client.mime.raw import decoded_payload, filename_of, parse_tree
 
 __all__ = ["OpenKind", "Opened", "PasswordSource", "detect", "open_bytes", "safe_name"]
 
@@ -144,7 +144,7 @@ def _mime_kind(msg: Message) -> OpenKind | None:
     ctype = msg.get_content_type()
     protocol = str(msg.get_param("protocol", "") or "").lower()
     if ctype in {"application/pkcs7-mime", "application/x-pkcs7-mime"}:
-        body = msg.get_payload(decode=True)
+        body = decoded_payload(msg)
         if isinstance(body, bytes) and _is_password_cms(body):
             return OpenKind.CMS_PASSWORD
         return OpenKind.SMIME
@@ -221,7 +221,7 @@ def _walk_mime(content: bytes) -> tuple[str | None, list[fmt.Attachment]]:
     for part in msg.walk():
         if part.is_multipart():
             continue
-        payload = part.get_payload(decode=True)
+        payload = decoded_payload(part)
         data = payload if isinstance(payload, bytes) else b""
         filename = filename_of(part)
         ctype = part.get_content_type()
@@ -397,7 +397,7 @@ def open_bytes(
         if der is None:  # a whole S/MIME message (.eml)
             msg = _mime(data)
             if kind is OpenKind.CMS_PASSWORD and msg is not None:
-                body = msg.get_payload(decode=True)
+                body = decoded_payload(msg)
                 assert isinstance(body, bytes)
                 return _open_cms_password(body, filename, password)
             return _open_message(kind, data, keys, now)

@@ -65,7 +65,11 @@ def _skeleton() -> tuple[str, str]:
 def render(container: bytes) -> bytes:
     """The HTML envelope page carrying ``container``."""
     head, tail = _skeleton()
-    return head.encode("utf-8") + base64.b64encode(container) + tail.encode("utf-8")
+    step = 3 << 18  # whole base64 groups per call: one call on 25 MB held the GIL 70 ms
+    pieces = [head.encode("utf-8")]
+    pieces += (base64.b64encode(container[i : i + step]) for i in range(0, len(container), step))
+    pieces.append(tail.encode("utf-8"))
+    return b"".join(pieces)
 
 
 def is_envelope_page(data: bytes) -> bool:

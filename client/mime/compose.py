@@ -37,6 +37,7 @@ from client.mime.raw import (
     MAX_DEPTH,
     b64_lines,
     b64_pieces,
+    decoded_payload,
     parse_entity,
     split_multipart,
     to_crlf,
@@ -91,7 +92,7 @@ def _make_7bit(msg: email.message.Message) -> None:
         cte = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
         if cte in {"base64", "quoted-printable"}:
             continue
-        raw = part.get_payload(decode=True)
+        raw = decoded_payload(part)
         if not isinstance(raw, bytes):
             raw = b""
         long_line = any(len(line) > 76 for line in raw.split(b"\n"))

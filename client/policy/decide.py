@@ -49,6 +49,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any, Protocol
 
 from client.crypto.recipes import protect
+from client.mime.raw import headers_of
 from client.policy.extract import message_text
 from client.policy.levels import Level
 from client.policy.orgpolicy import OrgPolicy
@@ -124,7 +125,7 @@ class Hold:
 
 def message_facts(raw: bytes) -> tuple[str | None, tuple[str, ...], str | None]:
     """(sender, recipients in To/Cc/Bcc, Message-ID) of ``raw``."""
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = headers_of(raw)
 
     def addrs(*names: str) -> list[str]:
         values = [str(v) for n in names for v in (msg.get_all(n) or [])]
@@ -146,7 +147,7 @@ def message_facts(raw: bytes) -> tuple[str | None, tuple[str, ...], str | None]:
 
 def message_bcc(raw: bytes) -> tuple[str, ...]:
     """The Bcc addresses of ``raw`` (lower case)."""
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = headers_of(raw)
     values = [str(v) for v in (msg.get_all("Bcc") or [])]
     return tuple(dict.fromkeys(a.strip().lower() for _, a in getaddresses(values) if "@" in a))
 
@@ -161,7 +162,7 @@ def original_reference(raw: bytes) -> tuple[str, str] | None:
     A forward is marked by ``X-Forwarded-Message-Id`` (as Thunderbird writes it), a reply by
     ``In-Reply-To`` (else the last ``References`` entry).
     """
-    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    msg = headers_of(raw)
     for field, relation in (
         ("X-Forwarded-Message-Id", "forward"),
         ("In-Reply-To", "reply"),
@@ -192,8 +193,7 @@ def classify_original(content_type: str, body: bytes | None) -> tuple[Level, boo
 
 def requested_level(raw: bytes) -> Level | None:
     """The level stored in :data:`LEVEL_HEADER`, if any (an unknown name raises)."""
-    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    value = msg.get(LEVEL_HEADER)
+    value = headers_of(raw).get(LEVEL_HEADER)
     return Level.parse(str(value).strip()) if value else None
 
 
@@ -206,7 +206,11 @@ def strip_transport_fields(raw: bytes) -> bytes:
     """``raw`` without Bcc, Resent-Bcc and :data:`LEVEL_HEADER` (other bytes untouched)."""
     m = _HEADER_END.search(raw)
     split = m.end(1) if m else len(raw)
-    return _TRANSPORT_FIELD.sub(b"", raw[:split]) + raw[split:]
+    head = raw[:split]
+    stripped = _TRANSPORT_FIELD.sub(b"", head)
+    if stripped == head:
+        return raw  # nothing to strip: no copy of a large body
+    return b"".join((stripped, memoryview(raw)[split:]))  # one copy, not two
 
 
 _HEADER_END = re.compile(rb"(\r?\n)\r?\n")

@@ -27,6 +27,8 @@ from email.utils import format_datetime, formataddr, getaddresses
 
 from client.envelope.create import create
 from client.envelope.format import Attachment
+from client.mime.bulk import Bulk
+from client.mime.raw import decoded_payload, headers_of, parse_message
 
 __all__ = ["ENVELOPE_FILENAME", "envelope_mail", "split_message"]
 
@@ -43,7 +45,7 @@ _NOTE = (
 
 def split_message(raw: bytes) -> tuple[str, str, list[Attachment]]:
     """(subject, the message text, attachments) of ``raw``; an HTML-only body is a file."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = parse_message(raw, email.policy.default)
     assert isinstance(msg, EmailMessage)
     subject = str(msg.get("Subject", "") or "")
     text: str | None = None
@@ -54,7 +56,7 @@ def split_message(raw: bytes) -> tuple[str, str, list[Attachment]]:
         ctype = part.get_content_type()
         name = part.get_filename()
         inline = part.get_content_disposition() != "attachment" and not name
-        payload = part.get_payload(decode=True)
+        payload = decoded_payload(part)
         data = payload if isinstance(payload, bytes) else b""
         if inline and ctype == "text/plain" and text is None:
             charset = part.get_content_charset() or "utf-8"
@@ -78,7 +80,7 @@ def envelope_mail(
     rng: Rng,
 ) -> bytes:
     """An ordinary mail to ``recipient`` carrying ``raw`` as a Sealmail envelope."""
-    head = email.message_from_bytes(raw, policy=email.policy.default)
+    head = headers_of(raw, email.policy.default)
     senders = getaddresses([str(v) for v in head.get_all("From", [])])
     sender_name, sender_addr = senders[0] if senders else ("", "")
     subject, text, files = split_message(raw)
@@ -109,10 +111,8 @@ def envelope_mail(
         _NOTE.format(who=who, who_short=sender_name or "the sender", name=created.suggested_name),
         cte="quoted-printable",
     )
-    out.add_attachment(
-        created.data,
-        maintype="text",
-        subtype="html",
-        filename=created.suggested_name,
+    bulk = Bulk()  # the envelope's base64 is spliced in after the generator
+    bulk.add_attachment(
+        out, created.data, maintype="text", subtype="html", filename=created.suggested_name
     )
-    return out.as_bytes()
+    return bulk.as_bytes(out)

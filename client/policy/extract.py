@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from xml.etree import ElementTree as ET
 
+from client.mime.raw import decoded_payload, parse_message
+
 __all__ = ["MAX_PART_TEXT", "ScanText", "Segment", "html_to_text", "message_text", "plain_text"]
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ def _part_text(part: Message) -> str | None:
     """Text of one leaf, None when it carries no text we read (images, archives...)."""
     ctype = part.get_content_type()
     filename = (part.get_filename() or "").lower()
-    payload = part.get_payload(decode=True)
+    payload = decoded_payload(part)
     if not isinstance(payload, bytes):
         return None
     charset = part.get_content_charset() or "utf-8"
@@ -133,7 +135,7 @@ def _part_text(part: Message) -> str | None:
 
 def message_text(raw: bytes) -> ScanText:
     """Subject + every text part + text-bearing attachments, as one decoded text."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = parse_message(raw, email.policy.default)
     assert isinstance(msg, EmailMessage)
     pieces: list[str] = []
     segments: list[Segment] = []

@@ -50,6 +50,7 @@ from client.errors import (
     TlsRequired,
     TransportError,
 )
+from client.mime.raw import to_crlf
 from client.transport.backoff import delay as backoff_delay
 from client.transport.tls import client_context, tls_errors
 
@@ -119,6 +120,37 @@ HEADER_FIELDS = (
 )
 _HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
 _HEADER_KEY = f"BODY[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]".encode()
+
+
+class _CanonicalLines:
+    """``imaplib.MapCRLF.sub(CRLF, message)`` (bare CR or LF -> CRLF) done by
+    :func:`client.mime.raw.to_crlf` in windows, not one regex call over the whole message.
+
+    ``IMAP4.append`` runs that substitution on every message it uploads: on the 47 MB Sent
+    copy of a 25 MB attachment in an envelope it held the GIL ~0.4 s and froze the app
+    (issue 8). Same result (tests/unit/test_transport_imap_parse.py compares both);
+    anything but that exact call goes to the original pattern.
+    """
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+
+    def sub(self, repl: Any, string: Any, count: int = 0) -> Any:
+        if repl == b"\r\n" and isinstance(string, bytes) and count == 0:
+            return to_crlf(string)
+        return self.pattern.sub(repl, string, count)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pattern, name)
+
+
+def _install_canonical_lines() -> None:
+    current = getattr(imaplib, "MapCRLF", None)
+    if isinstance(current, re.Pattern) and current.pattern == rb"\r\n|\r|\n":
+        setattr(imaplib, "MapCRLF", _CanonicalLines(current))  # noqa: B010
+
+
+_install_canonical_lines()
 
 
 @dataclass(frozen=True)

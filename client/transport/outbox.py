@@ -247,9 +247,9 @@ class Outbox:
     # ------------------------------------------------------------ enqueue
     def enqueue(self, raw: bytes, account: Account) -> Entry:
         """Store ``raw`` durably (before any network I/O) and return its record."""
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+        head, body = _split_header(raw)  # the header section only is parsed (25 MB bodies)
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
         mid = str(headers.get("Message-ID", "") or "").strip()
-        head, body = _split_header(raw)
         if not mid:
             domain = account.email.rpartition("@")[2] or "sealmail.invalid"
             mid = f"<{self.rng(16).hex()}@{domain}>"

@@ -33,6 +33,7 @@ from client.errors import (
     TlsRequired,
     TransportError,
 )
+from client.mime.raw import dot_stuff
 from client.transport.tls import client_context, tls_errors
 
 __all__ = ["SendResult", "SmtpSession", "smtp_errors", "submit_connect"]
@@ -198,7 +199,7 @@ class SmtpSession:
             code, text = c.getreply()
             if code != 354:
                 raise _reply_error(code, text, "DATA")
-            body = _dot_stuff(raw)
+            body = dot_stuff(raw)  # windowed: no long GIL hold on 47 MB
             c.send(body)
             before_commit()
             c.send(b".\r\n")
@@ -206,16 +207,6 @@ class SmtpSession:
             if code != 250:
                 raise _reply_error(code, text, "end of DATA")
         return SendResult(code, text.decode("utf-8", "replace"), refused)
-
-
-def _dot_stuff(raw: bytes) -> bytes:
-    data = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
-    if data.startswith(b"."):
-        data = b"." + data
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data
 
 
 def _xtext(value: str) -> str:

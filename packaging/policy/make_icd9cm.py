@@ -19,7 +19,7 @@ import re
 import sys
 import zipfile
 from pathlib import Path
-from xml.etree import ElementTree as ET  # noqa: N817  (trusted CMS file)
+from xml.etree import ElementTree as ET
 
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OUT = Path(__file__).resolve().parents[2] / "client" / "policy" / "icd9cm_codes.py"

@@ -10,17 +10,21 @@ goal, <= 50 ms, depends on the machine: no timed assertion).
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
 
-from client.devrig.rig import MailRig
 from client.mailbox import ImapMailSource, build_plain
+from client.mime.render import readable
 from client.services import Session
 from client.transport.accounts import Account
 from client.transport.imap import connect
@@ -81,10 +85,51 @@ def _messages(n: int) -> list[bytes]:
     ]
 
 
+@dataclass
+class RemoteRig:
+    """``python -m client.devrig`` in a child process: its servers do not share this
+    process's GIL, so the stalls measured are the app's own (the in-process submission
+    server's LMTP relay alone held the GIL ~0.5 s per 47 MB message)."""
+
+    proc: subprocess.Popen[str]
+    host: str
+    imaps_port: int
+    smtps_port: int
+    ca_file: Path
+    users: dict[str, str]
+
+    @classmethod
+    def start(cls, users: dict[str, str], size_limit: int) -> RemoteRig:
+        args = [sys.executable, "-m", "client.devrig", "--size-limit", str(size_limit)]
+        args += [f"--user={u}={p}" for u, p in users.items()]
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(30)
+            proc.stdout.close()
+            raise RuntimeError(f"the rig did not start (exit {proc.returncode})")
+        f = json.loads(line)
+        return cls(
+            proc, f["host"], f["imaps_port"], f["smtps_port"], Path(f["ca_file"]), f["users"]
+        )
+
+    def password(self, user: str) -> str:
+        return self.users[user]
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()  # the rig stops when its stdin closes
+        self.proc.wait(60)
+        self.proc.stdout.close()
+
+
 @pytest.fixture(scope="module")
-def big_rig(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailRig]:
+def big_rig(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteRig]:
     """A private rig: INBOX with 10,000 messages, folder Big with one 20 MB encrypted mail."""
-    rig = MailRig.start(users={USER: "stall-imap-secret-4X"})
+    # a 25 MB file in a password envelope is ~47 MB of mail: more than the usual 32 MiB
+    rig = RemoteRig.start({USER: "stall-imap-secret-4X"}, size_limit=80 << 20)
     try:
         s = connect(
             rig.host, rig.imaps_port, security="tls", username=USER,
@@ -120,7 +165,7 @@ def big_rig(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture
-def bob_on_big_rig(big_rig: MailRig, demo_copy: Path) -> Iterator[Session]:
+def bob_on_big_rig(big_rig: RemoteRig, demo_copy: Path) -> Iterator[Session]:
     s = demo.open_profile_session(demo_copy / "bob")
     s.account_add(
         Account(
@@ -188,3 +233,61 @@ def test_gui_stalls_syncing_10000_messages_and_opening_20_mb(
     finally:
         funnel.wait_idle(60_000)
         source.close()
+
+
+def test_gui_stalls_attaching_and_sending_25_mb(
+    qtbot,
+    big_rig: RemoteRig,
+    bob_on_big_rig: Session,
+    funnel: Funnel,
+    record_property,
+    tmp_path: Path,
+) -> None:
+    """Attach a 25 MB file, let the plan (scanner) run, send it to the rig and see it land:
+    the message is built, scanned, queued and uploaded off the GUI thread."""
+    from ui.composer import ComposerWindow, SendOutcome
+
+    scan = tmp_path / "scan-0815.dcm"
+    payload = os.urandom(25 * 1024 * 1024)
+    scan.write_bytes(payload)
+    composer = ComposerWindow(bob_on_big_rig, funnel, sender=USER)
+    qtbot.addWidget(composer)
+    composer.show()
+    qtbot.waitExposed(composer)
+    composer.to.setText(USER)
+    composer.subject.setText("Imaging for patient 0815")
+    composer.body.setPlainText("The scan is attached.")
+    with Heartbeat() as beat:
+        t = time.perf_counter()
+        with qtbot.waitSignal(composer.plan_updated, timeout=300_000):
+            composer.add_files([str(scan)])
+        assert [n for n, _ in composer.files] == [scan.name]
+        with qtbot.waitSignal(composer.send_done, timeout=300_000) as sent:
+            composer.send_button.click()
+        qtbot.waitUntil(lambda: funnel.pending == 0, timeout=300_000)
+        elapsed = time.perf_counter() - t
+    outcome = sent.args[0]
+    assert isinstance(outcome, SendOutcome) and outcome.sent, outcome
+    assert outcome.entry.state.value in ("sent", "copied", "done"), outcome.entry
+    print(beat.report("attach and send 25 MB", elapsed))
+    record_property("stall_send_25mb_ms", round(beat.longest_ms, 1))
+    # it arrived whole: the attachment as the server stores it
+    s = connect(
+        big_rig.host, big_rig.imaps_port, security="tls", username=USER,
+        password=big_rig.password(USER), ca_file=str(big_rig.ca_file),
+    )  # fmt: skip
+    try:
+        s.select("INBOX", readonly=True)
+        uids = s.search_message_id(outcome.entry.message_id)
+        assert len(uids) == 1
+        raw = s.fetch_body(uids[0])
+    finally:
+        s.close()
+    # the policy put it in a password envelope (no key for the recipient): open it
+    assert [p.address for p in outcome.passwords] == [USER]
+    envelope = next(a for a in readable(raw).attachments if a.envelope)
+    password = outcome.passwords[0].password.encode()
+    opened = bob_on_big_rig.envelope_open(
+        envelope.data, password=lambda: password, now=datetime.now(UTC)
+    )
+    assert [(f.name, f.data == payload) for f in opened.files] == [(scan.name, True)]

@@ -21,8 +21,8 @@ from client.crypto import cms_envelope, pgparmor, pgpdata, pgppackets, pgpstream
 from client.crypto.pgpalgos import cfb_encrypt, cipher_info
 from client.crypto.pgppackets import Tag, parse_packets, serialize_packet
 from client.errors import MalformedMessage
-from client.mime import compose
-from client.mime.raw import b64_decode_lenient, b64_lines, to_crlf
+from client.mime import compose, raw
+from client.mime.raw import b64_decode_lenient, b64_lines, qp_decode, to_crlf
 from tests.helpers.pki import make_pki
 
 STEP = 48 * 16384  # pgparmor's armor step
@@ -224,3 +224,74 @@ def test_cms_ciphertext_split_matches_asn1crypto(cipher: str) -> None:
     assert cms_envelope._split_ciphertext(b"\x30\x80" + der[4:] + b"\x00\x00") is None
     assert cms_envelope._split_ciphertext(der + b"\x00") is None
     assert cms_envelope._split_ciphertext(der[:-1]) is None
+
+
+# -- windowed passes (raw.WINDOW): the same bytes whatever the window, seams included
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.binary(max_size=40) | st.text("AB+/=\r\n -*z9", max_size=40).map(str.encode),
+    st.integers(1, 9),
+)
+def test_windowed_b64_decode_equals_reference(body: bytes, window: int) -> None:
+    with _window(window):
+        try:
+            got: bytes | None = b64_decode_lenient(body)
+        except MalformedMessage:
+            got = None
+    assert got == _lenient_reference(body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text("a\r\n", max_size=30).map(str.encode), st.integers(1, 7))
+def test_windowed_to_crlf_equals_reference(data: bytes, window: int) -> None:
+    reference = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    with _window(window):
+        assert to_crlf(data) == reference
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text("a=3D \t\r\nF", max_size=40).map(str.encode), st.integers(1, 7))
+def test_windowed_qp_decode_equals_quopri(data: bytes, window: int) -> None:
+    import quopri
+
+    with _window(window):
+        assert qp_decode(data) == quopri.decodestring(data)
+
+
+class _window:
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __enter__(self) -> None:
+        self.saved = raw.WINDOW
+        raw.WINDOW = self.size
+
+    def __exit__(self, *exc: object) -> None:
+        raw.WINDOW = self.saved
+
+
+def _dot_stuff_reference(raw: bytes) -> bytes:
+    data = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(".a\r\n", max_size=30).map(str.encode), st.integers(1, 7))
+def test_windowed_dot_stuffing_equals_reference(data: bytes, window: int) -> None:
+    with _window(window):
+        assert raw.dot_stuff(data) == _dot_stuff_reference(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("boundary= Bx", max_size=60).map(str.encode), st.integers(1, 9))
+def test_windowed_boundary_count_equals_findall(data: bytes, window: int) -> None:
+    expected = len(raw._BOUNDARY_PARAM.findall(data))
+    with _window(window):
+        assert raw._count_boundary_params(data) == expected

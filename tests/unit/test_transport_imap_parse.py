@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from client.errors import ConnectionFailed
 from client.store.cache import Cache, header_fields
@@ -104,3 +106,19 @@ def test_put_headers_writes_in_batches_and_reports_errors(tmp_path: Path) -> Non
     (first, *_rest) = cache.list("a@x.test", "INBOX", limit=1)
     assert first.uid == 2500 and first.sender == "A <a@x.test>" and first.protected
     cache.close()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text("a\r\n", max_size=30).map(str.encode))
+def test_imaplib_line_mapping_shim_gives_the_same_bytes(message: bytes) -> None:
+    """IMAP4.append canonicalises line ends with ``MapCRLF.sub``; the windowed stand-in
+    installed by client.transport.imap must give exactly what the regex gave."""
+    import imaplib
+    import re
+
+    from client.transport import imap as imap_module
+
+    assert isinstance(imaplib.MapCRLF, imap_module._CanonicalLines)
+    original = re.compile(rb"\r\n|\r|\n")
+    assert imaplib.MapCRLF.sub(imaplib.CRLF, message) == original.sub(b"\r\n", message)
+    assert imaplib.MapCRLF.sub(b"\n", message) == original.sub(b"\n", message)
