@@ -14,7 +14,9 @@ its header, a primitive element's content is skipped by its length, end-of-conte
 two octets. In valid BER this visits exactly the real headers, so valid input is never
 refused; a tag number longer than :data:`MAX_TAG_OCTETS` octets (2**28: CMS uses tags
 below 31) raises :class:`~client.errors.MalformedMessage`. Everything else (truncation,
-bad lengths) is left to asn1crypto, which reports it itself. Cost: one step per element.
+bad lengths) is left to asn1crypto, which reports it itself. Cost: one step per element
+(a malformed element is skipped to its parent's end, so every octet is visited at most
+once).
 """
 
 from __future__ import annotations
@@ -32,9 +34,30 @@ def check_headers(data: bytes | bytearray | memoryview, what: str = "CMS structu
     buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     n = len(buf)
     pos = 0
-    while pos < n:
+    # The ends of the constructed elements we are inside (None: indefinite length, ended by
+    # 00 00). asn1crypto parses a definite-length element's children within its contents
+    # and its next sibling at its end, each when first needed: so the walk checks both,
+    # and an element that overruns its parent resumes at the parent's end (the first
+    # version walked flat and lost step there; fuzzing hid a long tag behind such a child).
+    stack: list[int | None] = []
+    while True:
+        limit = next((e for e in reversed(stack) if e is not None), n)
+        if pos >= limit:
+            if not stack:
+                return
+            while stack and stack[-1] is None:  # indefinite children ran into the end
+                stack.pop()
+            if not stack:
+                return
+            pos = limit  # after the last child: the parent's next sibling
+            stack.pop()
+            continue
         first = buf[pos]
         pos += 1
+        if stack and stack[-1] is None and first == 0 and pos < limit and buf[pos] == 0:
+            pos += 1  # end-of-contents: the indefinite-length element is closed
+            stack.pop()
+            continue
         if first & 0x1F == 0x1F:  # high tag number: base-128 octets follow
             start = pos
             while pos < n and buf[pos] & 0x80:
@@ -42,18 +65,29 @@ def check_headers(data: bytes | bytearray | memoryview, what: str = "CMS structu
                 if pos - start >= MAX_TAG_OCTETS:
                     raise MalformedMessage(f"{what}: a tag number is absurdly long")
             pos += 1
-        if pos >= n:
-            return
+        if pos >= limit:
+            pos = limit  # a truncated header: asn1crypto reports it
+            continue
         length = buf[pos]
         pos += 1
-        if first & 0x20:  # constructed: its children follow the header directly
-            if length & 0x80 and length != 0x80:
-                pos += length & 0x7F
+        if length == 0x80:
+            if first & 0x20:
+                stack.append(None)
+            else:
+                pos = limit  # indefinite primitive: asn1crypto refuses this element
             continue
         if length & 0x80:
             count = length & 0x7F
-            if count == 0 or pos + count > n:
-                return  # malformed: asn1crypto will say so
+            if pos + count > limit:
+                pos = limit
+                continue
             length = int.from_bytes(bytes(buf[pos : pos + count]), "big")
             pos += count
-        pos += length
+        end = pos + length
+        if end > limit:
+            pos = limit  # overruns its parent: asn1crypto refuses it, the siblings still count
+            continue
+        if first & 0x20:
+            stack.append(end)  # its children follow the header directly
+        else:
+            pos = end

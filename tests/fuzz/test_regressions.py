@@ -146,3 +146,21 @@ def test_pgp_many_cleartext_markers_stay_linear() -> None:
     stats = Stats("pgp-regression")
     outcome = run_one(pgpsig.split_cleartext, frames, stats, time_limit=2.0)
     assert outcome == "refused"  # MalformedMessage: no signature block, in well under 2 s
+
+
+def test_cms_long_tag_behind_an_overrunning_child_is_refused_fast() -> None:
+    """cms, re-run after the first bercheck: a 78 KB tag number sat after a constructed
+    element whose child overran it. asn1crypto parses that element's next sibling at the
+    element's end; the flat pre-check walked into the broken child, lost step and never
+    saw the tag (13 s per input). The walk now follows element ends."""
+    data = (REGRESSIONS / "cms-long-tag-after-overrun.bin").read_bytes()
+    with pytest.raises(MalformedMessage, match="tag number"):
+        bercheck.check_headers(data)
+    stats = Stats("cms-regression")
+    assert run_one(cms.describe_recipients, data, stats, time_limit=2.0) == "refused"
+    # the shape, small: SEQUENCE { SEQUENCE(len 2) { OCTET STRING len 9 (overruns) }, long tag }
+    inner = b"\x30\x02\x04\x09"
+    sibling = b"\x1f" + b"\xff" * 8 + b"\x01\x00"
+    outer = b"\x30" + bytes([len(inner) + len(sibling)]) + inner + sibling
+    with pytest.raises(MalformedMessage, match="tag number"):
+        bercheck.check_headers(outer)

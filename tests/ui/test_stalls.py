@@ -10,6 +10,8 @@ goal, <= 50 ms, depends on the machine: no timed assertion).
 
 from __future__ import annotations
 
+import atexit
+import faulthandler
 import json
 import os
 import subprocess
@@ -37,6 +39,17 @@ MESSAGES = 10_000
 BIG = 20 * 1024 * 1024
 
 
+#: SEALMAIL_STALL_DUMP=MS: write every thread's stack to build/stall-dumps.txt whenever the
+#: GUI thread misses its beat by MS milliseconds (finding what holds the GIL).
+_DUMP = (
+    (float(os.environ["SEALMAIL_STALL_DUMP"]) / 1000, open("build/stall-dumps.txt", "w"))
+    if os.environ.get("SEALMAIL_STALL_DUMP")
+    else None
+)
+if _DUMP is not None:
+    atexit.register(_DUMP[1].close)
+
+
 class Heartbeat:
     """Gaps between 5 ms timer beats on the GUI thread."""
 
@@ -51,6 +64,8 @@ class Heartbeat:
         now = time.perf_counter()
         self.gaps.append(now - self._last)
         self._last = now
+        if _DUMP is not None:  # where every thread was when a beat came late
+            faulthandler.dump_traceback_later(_DUMP[0], file=_DUMP[1])
 
     def __enter__(self) -> Heartbeat:
         self.gaps.clear()
@@ -60,6 +75,8 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self.timer.stop()
+        if _DUMP is not None:
+            faulthandler.cancel_dump_traceback_later()
 
     @property
     def longest_ms(self) -> float:
