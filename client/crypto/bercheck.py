@@ -39,13 +39,16 @@ def check_headers(data: bytes | bytearray | memoryview, what: str = "CMS structu
     # and its next sibling at its end, each when first needed: so the walk checks both,
     # and an element that overruns its parent resumes at the parent's end (the first
     # version walked flat and lost step there; fuzzing hid a long tag behind such a child).
-    stack: list[int | None] = []
+    # Each entry carries the nearest definite end at or above it, so finding the current
+    # limit is O(1) (a search down the stack was quadratic in deep indefinite nesting:
+    # fuzz finding 11).
+    stack: list[tuple[bool, int]] = []  # (indefinite?, end of the innermost definite)
     while True:
-        limit = next((e for e in reversed(stack) if e is not None), n)
+        limit = stack[-1][1] if stack else n
         if pos >= limit:
             if not stack:
                 return
-            while stack and stack[-1] is None:  # indefinite children ran into the end
+            while stack and stack[-1][0]:  # indefinite children ran into the end
                 stack.pop()
             if not stack:
                 return
@@ -54,7 +57,7 @@ def check_headers(data: bytes | bytearray | memoryview, what: str = "CMS structu
             continue
         first = buf[pos]
         pos += 1
-        if stack and stack[-1] is None and first == 0 and pos < limit and buf[pos] == 0:
+        if stack and stack[-1][0] and first == 0 and pos < limit and buf[pos] == 0:
             pos += 1  # end-of-contents: the indefinite-length element is closed
             stack.pop()
             continue
@@ -72,7 +75,7 @@ def check_headers(data: bytes | bytearray | memoryview, what: str = "CMS structu
         pos += 1
         if length == 0x80:
             if first & 0x20:
-                stack.append(None)
+                stack.append((True, limit))
             else:
                 pos = limit  # indefinite primitive: asn1crypto refuses this element
             continue
@@ -88,6 +91,6 @@ def check_headers(data: bytes | bytearray | memoryview, what: str = "CMS structu
             pos = limit  # overruns its parent: asn1crypto refuses it, the siblings still count
             continue
         if first & 0x20:
-            stack.append(end)  # its children follow the header directly
+            stack.append((False, end))  # its children follow the header directly
         else:
             pos = end

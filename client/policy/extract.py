@@ -22,10 +22,10 @@ import logging
 import re
 import zipfile
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
+from email.message import Message
 from xml.etree import ElementTree as ET
 
-from client.mime.raw import decoded_payload, parse_message
+from client.mime.raw import filename_of, headers_of, leaves
 
 __all__ = ["MAX_PART_TEXT", "ScanText", "Segment", "html_to_text", "message_text", "plain_text"]
 
@@ -104,13 +104,10 @@ def _pdf_text(data: bytes) -> str:
 _TEXT_EXT = (".txt", ".csv", ".tsv", ".htm", ".html", ".xml", ".json", ".md", ".log")
 
 
-def _part_text(part: Message) -> str | None:
+def _part_text(part: Message, payload: bytes, filename: str) -> str | None:
     """Text of one leaf, None when it carries no text we read (images, archives...)."""
     ctype = part.get_content_type()
-    filename = (part.get_filename() or "").lower()
-    payload = decoded_payload(part)
-    if not isinstance(payload, bytes):
-        return None
+    filename = filename.lower()
     charset = part.get_content_charset() or "utf-8"
 
     def decode() -> str:
@@ -134,9 +131,14 @@ def _part_text(part: Message) -> str | None:
 
 
 def message_text(raw: bytes) -> ScanText:
-    """Subject + every text part + text-bearing attachments, as one decoded text."""
-    msg = parse_message(raw, email.policy.default)
-    assert isinstance(msg, EmailMessage)
+    """Subject + every text part + text-bearing attachments, as one decoded text.
+
+    The leaves come from :func:`client.mime.raw.leaves` (linear, in windows) rather than
+    the ``email`` feed parser: the composer rescans on every pause in typing, and with a
+    25 MB attachment the feed parser cost seconds per scan and long GIL holds (issue 8).
+    An unnamed part is called "part N" (N counts the leaves from 1).
+    """
+    head = headers_of(raw, email.policy.default)
     pieces: list[str] = []
     segments: list[Segment] = []
     unreadable: list[str] = []
@@ -152,16 +154,16 @@ def message_text(raw: bytes) -> ScanText:
         segments.append(Segment(name, pos, pos + len(text)))
         pos += len(text)
 
-    subject = str(msg.get("Subject", "") or "")
+    subject = str(head.get("Subject", "") or "")
     add("subject", subject)
-    for i, part in enumerate(msg.walk()):
-        if part.is_multipart() or part.get_content_type() == "message/rfc822":
-            continue
-        name = part.get_filename() or f"part {i}"
+    for i, leaf in enumerate(leaves(raw), start=1):
+        part = leaf.headers
+        filename = filename_of(part)
+        name = filename or f"part {i}"
         try:
-            text = _part_text(part)
-        except Exception as exc:  # pypdf, zipfile, expat: any broken attachment
-            log.debug("cannot read text of %s: %s", type(part).__name__, type(exc).__name__)
+            text = _part_text(part, leaf.decoded_body(), filename or "")
+        except Exception as exc:  # pypdf, zipfile, expat, damaged base64: any broken part
+            log.debug("cannot read the text of a part: %s", type(exc).__name__)  # no name: PHI
             unreadable.append(name)
             continue
         if text is None:

@@ -164,3 +164,18 @@ def test_cms_long_tag_behind_an_overrunning_child_is_refused_fast() -> None:
     outer = b"\x30" + bytes([len(inner) + len(sibling)]) + inner + sibling
     with pytest.raises(MalformedMessage, match="tag number"):
         bercheck.check_headers(outer)
+
+
+def test_cms_deep_indefinite_nesting_is_walked_in_linear_time() -> None:
+    """cms, re-run after finding 10: the pre-check found the current limit by searching
+    down its stack for the nearest definite-length end; ~10,000 nested indefinite-length
+    elements (``30 80`` repeated, the fuzzer's 890 KB input) made each step walk them
+    all — quadratic, over 10 s. Each stack entry now carries that end."""
+    depth = 200_000
+    nested = b"\x30\x80" * depth + b"\x1f" + b"\xff" * 8 + b"\x01\x00"
+    data = b"\x30\x84" + len(nested).to_bytes(4, "big") + nested
+    stats = Stats("cms-regression")
+    assert run_one(bercheck.check_headers, data, stats, time_limit=5.0) == "refused"
+    # and the same depth closed properly is valid BER that the pre-check lets through
+    closed = b"\x30\x80" * depth + b"\x05\x00" + b"\x00\x00" * depth
+    assert run_one(bercheck.check_headers, closed, stats, time_limit=5.0) == "ok"
