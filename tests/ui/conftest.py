@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,6 +52,13 @@ def session(demo_root: Path) -> Iterator[Session]:
 @pytest.fixture
 def mailbox(demo_root: Path) -> LocalMailbox:
     return LocalMailbox(demo_root / "mailbox")
+
+
+@pytest.fixture(autouse=True)
+def _thaw_heap() -> Iterator[None]:
+    """A window's settle_heap (gc.freeze) must not keep one test's garbage into the next."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture
