@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         self._relay = _WatchRelay(self)
         self._relay.new_mail.connect(self._new_mail)
         self._relay.failed.connect(self._watch_failed)
-        self.loaded.connect(settle_heap)  # start-up objects: out of later full GCs
+        self.loaded.connect(settle_heap)  # and what loading made
         title = tr(CTX, "Sealmail")
         self.setWindowTitle(f"{title} — {account}" if account else title)
         self.setAccessibleName(tr(CTX, "Sealmail main window"))
@@ -244,6 +244,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+3"), self, self.reader.body.setFocus)
         self._build_menus()
         self.resize(1280, 800)
+        settle_heap()  # modules, classes and this window: out of the full GCs while loading
 
     # -- chrome
     def _build_toolbar(self) -> None:

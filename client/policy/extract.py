@@ -104,6 +104,20 @@ def _pdf_text(data: bytes) -> str:
 _TEXT_EXT = (".txt", ".csv", ".tsv", ".htm", ".html", ".xml", ".json", ".md", ".log")
 
 
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _reads_text(part: Message, filename: str) -> bool:
+    """Whether :func:`_part_text` reads this leaf (decided before its body is decoded:
+    a 25 MB image or scan is never base64-decoded just to be skipped)."""
+    ctype, filename = part.get_content_type(), filename.lower()
+    return (
+        ctype.startswith("text/")
+        or ctype in ("application/pdf", _DOCX)
+        or filename.endswith((*_TEXT_EXT, ".pdf", ".docx"))
+    )
+
+
 def _part_text(part: Message, payload: bytes, filename: str) -> str | None:
     """Text of one leaf, None when it carries no text we read (images, archives...)."""
     ctype = part.get_content_type()
@@ -122,10 +136,7 @@ def _part_text(part: Message, payload: bytes, filename: str) -> str | None:
         return decode()
     if ctype == "application/pdf" or filename.endswith(".pdf"):
         return _pdf_text(payload)
-    if (
-        ctype == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        or filename.endswith(".docx")
-    ):
+    if ctype == _DOCX or filename.endswith(".docx"):
         return _docx_text(payload)
     return None
 
@@ -161,7 +172,8 @@ def message_text(raw: bytes) -> ScanText:
         filename = filename_of(part)
         name = filename or f"part {i}"
         try:
-            text = _part_text(part, leaf.decoded_body(), filename or "")
+            readable = _reads_text(part, filename or "")
+            text = _part_text(part, leaf.decoded_body(), filename or "") if readable else None
         except Exception as exc:  # pypdf, zipfile, expat, damaged base64: any broken part
             log.debug("cannot read the text of a part: %s", type(exc).__name__)  # no name: PHI
             unreadable.append(name)

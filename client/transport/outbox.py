@@ -267,7 +267,7 @@ class Outbox:
         key = hashlib.sha256(f"{account.email}\0{mid}".encode()).hexdigest()[:32]
         if self._path(key, "json").exists():
             return Entry.from_json(json.loads(self._path(key, "json").read_text("utf-8")))
-        atomic_write(self._path(key, "eml"), head + body, mode=0o600)
+        atomic_write(self._path(key, "eml"), (head, body), mode=0o600)  # no 25 MB join
         now = self.clock()
         e = Entry(
             key=key,

@@ -63,6 +63,13 @@ def test_atomic_write_replaces_with_mode_0600(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
 
 
+def test_atomic_write_pieces_are_written_in_order(tmp_path: Path) -> None:
+    target = tmp_path / "m.eml"
+    atomic_write(target, (b"Subject: x\r\n\r\n", b"", b"body " * 1000))
+    assert target.read_bytes() == b"Subject: x\r\n\r\n" + b"body " * 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.eml"]
+
+
 def test_atomic_write_failure_keeps_old_file_and_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "f"
     target.write_bytes(b"old")
