@@ -31,12 +31,12 @@ RESULTS = REPO / "bench" / "results"
 PY = sys.executable
 
 
-def _run(name: str, cmd: list[str]) -> str:
+def _run(name: str, cmd: list[str], env: dict[str, str] | None = None) -> str:
     """Run one benchmark, echo its output, return it (stdout + stderr)."""
     print(f"\n=== {name}: {' '.join(cmd)}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     assert proc.stdout is not None
     lines = []
@@ -122,16 +122,21 @@ def envelope_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _MS = re.compile(r"(\d+(?:\.\d+)?) ms")
+STALL_RUNS = 3
 _STALL = re.compile(r"^(?P<what>[^:]+): longest GUI-thread stall (?P<ms>[\d.]+) ms")
 
 
 def app_figures(quick: bool) -> dict[str, Any]:
     """Cold start to first paint (the real app as a process) and GUI-thread stalls."""
-    env = {**os.environ, "SEALMAIL_TIMING": "1",
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # fmt: skip
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"smbench-app-{os.getpid()}"
+    # with compiled bytecode, as an installed app has it (PyInstaller bundles .pyc): a
+    # checkout run with PYTHONDONTWRITEBYTECODE recompiles every changed module on import,
+    # and a lazy import in the worker then holds the GIL for the whole compile
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"SEALMAIL_TIMING": "1", "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})  # fmt: skip
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     starts = []
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"smbench-app-{os.getpid()}"
     for _ in range(3 if quick else 5):
         proc = subprocess.run(
             [PY, "-m", "ui.app", "--profile", str(tmp / "p"), "--screenshot",
@@ -143,11 +148,16 @@ def app_figures(quick: bool) -> dict[str, Any]:
             raise SystemExit("app cold start failed:\n" + proc.stderr[-3000:])
         starts.append(float(_MS.findall(line)[-1]))
     out: dict[str, Any] = {"cold_start_ms": starts[1:]}  # the first run fills the file cache
-    if not quick:
-        text = _run("app stalls", [PY, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                                   "tests/ui/test_stalls.py"])  # fmt: skip
-        out["stalls"] = {m["what"]: float(m["ms"]) for line in text.splitlines()
-                         if (m := _STALL.match(line.strip()))}  # fmt: skip
+    if not quick:  # three runs: on a shared 2-core machine one run's worst beat is noisy
+        stalls: dict[str, list[float]] = {}
+        for i in range(STALL_RUNS):
+            text = _run(f"app stalls {i + 1}/{STALL_RUNS}",
+                        [PY, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                         "tests/ui/test_stalls.py"], env=env)  # fmt: skip
+            for line in text.splitlines():
+                if m := _STALL.match(line.strip()):
+                    stalls.setdefault(m["what"], []).append(float(m["ms"]))
+        out["stalls"] = stalls
     return out
 
 
@@ -157,9 +167,12 @@ def app_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [_row("app cold start to first paint (fresh profile)",
                  f"median {median:.0f} ms (runs {', '.join(f'{s:.0f}' for s in starts)})",
                  "<= 1000 ms", median <= 1000)]  # fmt: skip
-    for what, worst in data.get("stalls", {}).items():
-        rows.append(_row(f"longest GUI-thread stall: {what}", f"{worst:.0f} ms", "<= 50 ms",
-                         worst <= 50))  # fmt: skip
+    for what, runs in data.get("stalls", {}).items():
+        runs = sorted(runs if isinstance(runs, list) else [runs])
+        median = runs[len(runs) // 2]
+        rows.append(_row(f"longest GUI-thread stall: {what}",
+                         f"median {median:.0f} ms (runs {', '.join(f'{r:.0f}' for r in runs)})",
+                         "<= 50 ms", median <= 50))  # fmt: skip
     return rows
 
 

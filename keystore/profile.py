@@ -88,7 +88,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write(
-    path: str | os.PathLike[str], data: bytes | Sequence[bytes], *, mode: int = 0o600
+    path: str | os.PathLike[str],
+    data: bytes | Sequence[bytes | memoryview],
+    *,
+    mode: int = 0o600,
 ) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, chmod, rename).
 
@@ -105,7 +108,7 @@ def atomic_write(
         raise storage_error(exc, target) from exc
 
 
-def _atomic_write(target: Path, data: bytes | Sequence[bytes], mode: int) -> None:
+def _atomic_write(target: Path, data: bytes | Sequence[bytes | memoryview], mode: int) -> None:
     pieces = [data] if isinstance(data, bytes | bytearray | memoryview) else data
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
