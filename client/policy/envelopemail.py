@@ -28,7 +28,7 @@ from email.utils import format_datetime, formataddr, getaddresses
 from client.envelope.create import create
 from client.envelope.format import Attachment
 from client.mime.bulk import Bulk
-from client.mime.raw import decoded_payload, headers_of, parse_message
+from client.mime.raw import filename_of, headers_of, leaves
 
 __all__ = ["ENVELOPE_FILENAME", "envelope_mail", "split_message"]
 
@@ -44,23 +44,27 @@ _NOTE = (
 
 
 def split_message(raw: bytes) -> tuple[str, str, list[Attachment]]:
-    """(subject, the message text, attachments) of ``raw``; an HTML-only body is a file."""
-    msg = parse_message(raw, email.policy.default)
-    assert isinstance(msg, EmailMessage)
-    subject = str(msg.get("Subject", "") or "")
+    """(subject, the message text, attachments) of ``raw``; an HTML-only body is a file.
+
+    The leaves come from :func:`client.mime.raw.leaves` (linear, in windows), not the
+    ``email`` feed parser, which walked a 25 MB attachment line by line in Python while
+    the app waited for the GIL (issue 8).
+    """
+    subject = str(headers_of(raw, email.policy.default).get("Subject", "") or "")
     text: str | None = None
     files: list[Attachment] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for leaf in leaves(raw):
+        part = leaf.headers
         ctype = part.get_content_type()
-        name = part.get_filename()
+        name = filename_of(part)
         inline = part.get_content_disposition() != "attachment" and not name
-        payload = decoded_payload(part)
-        data = payload if isinstance(payload, bytes) else b""
+        data = leaf.decoded_body()
         if inline and ctype == "text/plain" and text is None:
             charset = part.get_content_charset() or "utf-8"
-            text = data.decode(charset, errors="replace")
+            try:
+                text = data.decode(charset, errors="replace")
+            except LookupError:  # an unknown charset name
+                text = data.decode("utf-8", errors="replace")
             continue
         if not name:
             ext = {"text/html": "html", "text/plain": "txt"}.get(ctype, "bin")
