@@ -168,7 +168,7 @@ def app_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                  f"median {median:.0f} ms (runs {', '.join(f'{s:.0f}' for s in starts)})",
                  "<= 1000 ms", median <= 1000)]  # fmt: skip
     for what, runs in data.get("stalls", {}).items():
-        runs = sorted(runs if isinstance(runs, list) else [runs])
+        runs = sorted(runs)
         median = runs[len(runs) // 2]
         rows.append(_row(f"longest GUI-thread stall: {what}",
                          f"median {median:.0f} ms (runs {', '.join(f'{r:.0f}' for r in runs)})",

@@ -48,7 +48,7 @@ from client.errors import (
     UsageError,
     VendorEnvelope,
 )
-from client.mime.raw import decoded_payload, filename_of, parse_tree
+from client.mime.raw import decode_text, decoded_payload, filename_of, parse_tree
 
 __all__ = ["OpenKind", "Opened", "PasswordSource", "detect", "open_bytes", "safe_name"]
 
@@ -228,11 +228,7 @@ def _walk_mime(content: bytes) -> tuple[str | None, list[fmt.Attachment]]:
         disposition = part.get_content_disposition()
         if filename is None and disposition != "attachment" and ctype == "text/plain":
             if text is None:
-                charset = part.get_content_charset() or "utf-8"
-                try:
-                    text = data.decode(charset, "replace")
-                except LookupError:
-                    text = data.decode("utf-8", "replace")
+                text = decode_text(part, data)
                 continue
         fallback = "message.html" if ctype == "text/html" else f"part-{len(files) + 1}.bin"
         files.append(fmt.Attachment(safe_name(filename, fallback), data, ctype))

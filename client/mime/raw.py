@@ -34,6 +34,7 @@ __all__ = [
     "b64_decode_lenient",
     "b64_lines",
     "b64_pieces",
+    "decode_text",
     "decoded_payload",
     "dot_stuff",
     "filename_of",
@@ -523,6 +524,16 @@ def decoded_payload(part: email.message.Message) -> bytes | None:
     except (MalformedMessage, UnicodeError):
         result = part.get_payload(decode=True)
         return result if isinstance(result, bytes) else None
+
+
+def decode_text(part: email.message.Message, data: bytes) -> str:
+    """A text part's decoded body as ``str``: its charset (UTF-8 when none is named or the
+    name is unknown), undecodable octets replaced."""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # an unknown charset name
+        return data.decode("utf-8", "replace")
 
 
 def filename_of(part: email.message.Message) -> str | None:

@@ -15,14 +15,13 @@ lose their target. Nothing here touches the network or the disk.
 
 from __future__ import annotations
 
-import email.message
 from dataclasses import dataclass, field
 
 import nh3
 
 from client.envelope.open import OpenKind, detect
 from client.errors import MalformedMessage
-from client.mime.raw import filename_of, leaves
+from client.mime.raw import decode_text, filename_of, leaves
 
 __all__ = ["Attachment", "Readable", "readable", "sanitize_html"]
 
@@ -85,14 +84,6 @@ class Readable:
         return any(a.envelope for a in self.attachments)
 
 
-def _decode_text(part: email.message.Message, data: bytes) -> str:
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return data.decode(charset, "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
-
-
 def _envelope_kind(data: bytes, name: str) -> str | None:
     try:
         kind = detect(data, name)
@@ -123,10 +114,10 @@ def readable(message: bytes) -> Readable:
         disposition = part.get_content_disposition()
         if filename is None and disposition != "attachment":
             if ctype == "text/plain" and text is None:
-                text = _decode_text(part, data)
+                text = decode_text(part, data)
                 continue
             if ctype == "text/html" and html is None:
-                html = sanitize_html(_decode_text(part, data))
+                html = sanitize_html(decode_text(part, data))
                 continue
         cid = (part.get("Content-ID") or "").strip().strip("<>")
         if cid and ctype.startswith("image/") and disposition != "attachment":

@@ -28,7 +28,7 @@ from email.utils import format_datetime, formataddr, getaddresses
 from client.envelope.create import create
 from client.envelope.format import Attachment
 from client.mime.bulk import Bulk
-from client.mime.raw import filename_of, headers_of, leaves
+from client.mime.raw import decode_text, filename_of, headers_of, leaves
 
 __all__ = ["ENVELOPE_FILENAME", "envelope_mail", "split_message"]
 
@@ -60,11 +60,7 @@ def split_message(raw: bytes) -> tuple[str, str, list[Attachment]]:
         inline = part.get_content_disposition() != "attachment" and not name
         data = leaf.decoded_body()
         if inline and ctype == "text/plain" and text is None:
-            charset = part.get_content_charset() or "utf-8"
-            try:
-                text = data.decode(charset, errors="replace")
-            except LookupError:  # an unknown charset name
-                text = data.decode("utf-8", errors="replace")
+            text = decode_text(part, data)
             continue
         if not name:
             ext = {"text/html": "html", "text/plain": "txt"}.get(ctype, "bin")

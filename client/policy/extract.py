@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from email.message import Message
 from xml.etree import ElementTree as ET
 
-from client.mime.raw import filename_of, headers_of, leaves
+from client.mime.raw import decode_text, filename_of, headers_of, leaves
 
 __all__ = ["MAX_PART_TEXT", "ScanText", "Segment", "html_to_text", "message_text", "plain_text"]
 
@@ -107,38 +107,31 @@ _TEXT_EXT = (".txt", ".csv", ".tsv", ".htm", ".html", ".xml", ".json", ".md", ".
 _DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-def _reads_text(part: Message, filename: str) -> bool:
-    """Whether :func:`_part_text` reads this leaf (decided before its body is decoded:
-    a 25 MB image or scan is never base64-decoded just to be skipped)."""
+def _text_kind(part: Message, filename: str) -> str | None:
+    """How a leaf's text is read: "html", "text", "pdf", "docx", or None when it carries
+    no text we read (images, archives...). Decided from type and name before the body is
+    decoded: a 25 MB image or scan is never base64-decoded just to be skipped."""
     ctype, filename = part.get_content_type(), filename.lower()
-    return (
-        ctype.startswith("text/")
-        or ctype in ("application/pdf", _DOCX)
-        or filename.endswith((*_TEXT_EXT, ".pdf", ".docx"))
-    )
-
-
-def _part_text(part: Message, payload: bytes, filename: str) -> str | None:
-    """Text of one leaf, None when it carries no text we read (images, archives...)."""
-    ctype = part.get_content_type()
-    filename = filename.lower()
-    charset = part.get_content_charset() or "utf-8"
-
-    def decode() -> str:
-        try:
-            return payload.decode(charset, "replace")
-        except LookupError:
-            return payload.decode("utf-8", "replace")
-
     if ctype == "text/html" or filename.endswith((".htm", ".html")):
-        return html_to_text(decode())
+        return "html"
     if ctype.startswith("text/") or filename.endswith(_TEXT_EXT):
-        return decode()
+        return "text"
     if ctype == "application/pdf" or filename.endswith(".pdf"):
-        return _pdf_text(payload)
+        return "pdf"
     if ctype == _DOCX or filename.endswith(".docx"):
-        return _docx_text(payload)
+        return "docx"
     return None
+
+
+def _part_text(part: Message, payload: bytes, kind: str) -> str:
+    """The text of a leaf of ``kind`` (see :func:`_text_kind`)."""
+    if kind == "html":
+        return html_to_text(decode_text(part, payload))
+    if kind == "text":
+        return decode_text(part, payload)
+    if kind == "pdf":
+        return _pdf_text(payload)
+    return _docx_text(payload)
 
 
 def message_text(raw: bytes) -> ScanText:
@@ -171,9 +164,9 @@ def message_text(raw: bytes) -> ScanText:
         part = leaf.headers
         filename = filename_of(part)
         name = filename or f"part {i}"
+        kind = _text_kind(part, filename or "")
         try:
-            readable = _reads_text(part, filename or "")
-            text = _part_text(part, leaf.decoded_body(), filename or "") if readable else None
+            text = None if kind is None else _part_text(part, leaf.decoded_body(), kind)
         except Exception as exc:  # pypdf, zipfile, expat, damaged base64: any broken part
             log.debug("cannot read the text of a part: %s", type(exc).__name__)  # no name: PHI
             unreadable.append(name)
