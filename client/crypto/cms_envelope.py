@@ -536,7 +536,10 @@ def decrypt(
     """Decrypt a DER ContentInfo holding EnvelopedData or AuthEnvelopedData.
 
     Give ``key`` (with its ``cert`` to pick the matching RecipientInfo; without it every
-    RecipientInfo of the key's type is tried) and/or ``password``. Raises DecryptionFailed
+    RecipientInfo of the key's type is tried; for PKCS#1 v1.5 key transport with AES-CBC
+    content a wrong key is then caught only by the CBC padding check, which about 1 in 256
+    random keys pass, yielding garbage as OpenSSL's ``cms -decrypt`` does; always pass the
+    certificate when it is known) and/or ``password``. Raises DecryptionFailed
     for every failure to decrypt, TamperedMessage when an authenticated key was recovered
     but the content's tag did not match, MalformedMessage / NotEncrypted /
     UnsupportedMessage for structures that are broken, not envelopes, or use an
