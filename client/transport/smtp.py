@@ -179,7 +179,7 @@ class SmtpSession:
             rcpt_opts.append("NOTIFY=FAILURE,DELAY")
         if c.has_extn("size"):
             opts.append(f"SIZE={len(raw)}")
-        if any(b > 127 for b in raw) and c.has_extn("8bitmime"):
+        if not raw.isascii() and c.has_extn("8bitmime"):
             opts.append("BODY=8BITMIME")
         with smtp_errors(self.host):
             code, text = c.mail(mail_from, opts)

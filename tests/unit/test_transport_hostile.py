@@ -146,3 +146,25 @@ def test_requiretls_refused_when_not_offered(hostile, mail_rig: MailRig) -> None
         s.conn.esmtp_features.pop("requiretls")  # as if the server had not offered it
         with pytest.raises(RequireTlsUnavailable):
             s.send(USER, ["bob@example.test"], b"Subject: x\r\n\r\nbody\r\n", require_tls=True)
+
+
+def test_8bit_content_is_declared_with_body_8bitmime(mail_rig: MailRig) -> None:
+    """A message with octets above 127 goes with BODY=8BITMIME (RFC 6152), an ASCII one
+    without it; checked by what the real submission server recorded."""
+    sent = []
+    with smtp_mod.submit_connect(
+        "127.0.0.1",
+        mail_rig.smtp_port,
+        security="starttls",
+        username=USER,
+        password=mail_rig.password(USER),
+        ca_file=str(mail_rig.ca_file),
+    ) as s:
+        start = len(mail_rig.submission.accepted)
+        for body in ("Grüße aus der Praxis", "plain ascii"):
+            raw = f"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+            s.send(USER, [USER], raw.encode())
+            sent.append(raw.encode())
+    got = mail_rig.submission.accepted[start:]
+    assert [tx.data.endswith(raw) for tx, raw in zip(got, sent, strict=True)] == [True, True]
+    assert ["BODY=8BITMIME" in tx.mail_options for tx in got] == [True, False]
