@@ -90,3 +90,20 @@ def test_error_tree_has_one_root_and_hints() -> None:
             continue
         assert issubclass(cls, errors.SealmailError), cls
         assert cls.hint and not cls.hint.startswith("See the log"), f"{cls.__name__} needs a hint"
+
+
+def test_no_module_uses_pyside_feature_switching() -> None:
+    """ui/__init__.py tells PySide6 that only ``ui`` modules use it, without reading their
+    source; that is true only while no module selects ``from __feature__ import ...``."""
+    users = []
+    for pkg in ("client", "keystore", "ui", "tests", "bench"):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module == "__feature__":
+                    users.append(str(path.relative_to(REPO)))
+                elif isinstance(node, ast.Import) and any(
+                    a.name == "__feature__" for a in node.names
+                ):
+                    users.append(str(path.relative_to(REPO)))
+    assert users == []
