@@ -22,9 +22,6 @@ from cryptography import x509
 
 from client.crypto.keys import CertCheck, PgpCertFacts, SmimeIdentity
 from client.crypto.recipes import open_raw, protect
-from client.envelope import create as env_create
-from client.envelope import format as env_format
-from client.envelope import open as env_open
 from client.envelope import passwords as env_passwords
 from client.envelope.output import save_files
 from client.errors import BadPassword, NotEncrypted, NotSigned, UsageError
@@ -43,6 +40,8 @@ from keystore.store import KeyInfo, Keystore
 
 if TYPE_CHECKING:
     from client.drafts import DraftInfo, SavedDraft
+    from client.envelope import create as env_create
+    from client.envelope import open as env_open
     from client.errors import TransportError
     from client.policy.plan import KeyStatus
     from client.store.cache import Cache
@@ -99,7 +98,7 @@ class KeystoreAccess:
         )
 
     def pgp_encryption_certs(self, email: str, *, now: datetime) -> Sequence[bytes]:
-        return [bytes(c) for c in self.store.recipient_keys(email, now=now).pgp[:1]]
+        return [bytes(c) for c in self.store.recipient_keys(email, now=now, kinds=("pgp",)).pgp[:1]]
 
     def pgp_signer(self, email: str, *, now: datetime) -> Any:
         ident = self.store.signing_identity_for(email, "pgp", now=now)
@@ -115,7 +114,7 @@ class KeystoreAccess:
         return SmimeIdentity(ident.cert, ident.key, ident.chain)
 
     def smime_encryption_certs(self, email: str, *, now: datetime) -> Sequence[x509.Certificate]:
-        return self.store.recipient_keys(email, now=now).x509
+        return self.store.recipient_keys(email, now=now, kinds=("x509",)).x509
 
     def smime_supports_gcm(self, cert: x509.Certificate) -> bool:
         # SMIMECapabilities harvested from the owner's verified signed mail
@@ -347,6 +346,9 @@ class Session:
         now: datetime,
         rng: Rng,
     ) -> env_create.Created:
+        from client.envelope import create as env_create  # with cms: only when used
+        from client.envelope import format as env_format
+
         attachments = [env_format.Attachment(name, data) for name, data in files]
         created = env_create.create(
             message,
@@ -381,6 +383,8 @@ class Session:
             if given is None and correspondent:
                 return self.envelope_password_for(correspondent)
             return given
+
+        from client.envelope import open as env_open
 
         return env_open.open_bytes(data, keys=self.keys, password=ask, now=now, filename=filename)
 

@@ -41,11 +41,8 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import keyring
-import keyring.backend
-import keyring.errors
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -71,6 +68,10 @@ __all__ = [
     "open_secret_box",
     "secret_store_mode",
 ]
+
+
+if TYPE_CHECKING:  # keyring is imported when a keyring is used (48 ms of every start)
+    import keyring.backend
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def check_keyring_backend(
 
     Raises :class:`InsecureKeyring` for plaintext backends (keyrings.alt).
     """
+    import keyring
+
     chosen = keyring.get_keyring() if backend is None else backend
     chainer_mod = "keyring.backends.chainer"
     if _module_of(chosen) == chainer_mod:
@@ -254,6 +257,8 @@ def _create(
         raise SecretStoreUnavailable("no usable OS keyring for the profile's master key")
     state: dict[str, Any] = {"version": 1, "profile_id": profile_id}
     if usable is not None:
+        import keyring.errors
+
         try:
             usable.set_password(KEYRING_SERVICE, _keyring_user(profile_id), _b64(master))
         except keyring.errors.KeyringError as exc:
@@ -302,6 +307,8 @@ def _unlock(
                 "this profile keeps its master key in the OS keyring, which is not available",
                 hint="Run Sealmail in your desktop session (where the keyring is unlocked).",
             )
+        import keyring.errors
+
         try:
             stored = usable.get_password(KEYRING_SERVICE, _keyring_user(profile_id))
         except keyring.errors.KeyringError as exc:

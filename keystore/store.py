@@ -35,9 +35,8 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-import keyring.backend
 import pysequoia as ps
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -60,6 +59,9 @@ from keystore.profile import Profile, open_profile
 from keystore.secrets import KdfParams, PassphraseCallback, SecretBox, open_secret_box
 from keystore.settings import load_settings, update_settings
 from keystore.validate import CertStatus, ValidationSettings, check_usage, validate_email_cert
+
+if TYPE_CHECKING:
+    import keyring.backend
 
 __all__ = [
     "KeyInfo",
@@ -921,12 +923,17 @@ class Keystore:
             settings=self.validation,
         )
 
-    def recipient_keys(self, email: str, *, now: datetime) -> RecipientKeys:
+    def recipient_keys(
+        self, email: str, *, now: datetime, kinds: Iterable[Kind] = ("pgp", "x509")
+    ) -> RecipientKeys:
+        """The usable keys of ``kinds`` for ``email`` (asking for one kind skips checking
+        the other: no certificate path validation for an OpenPGP-only question)."""
         now = _aware(now)
         addr = email.strip().lower()
+        wanted = frozenset(kinds)
         reasons: builtins.list[str] = []
         pgp_ok: builtins.list[tuple[Row, ps.Cert]] = []
-        for row in self._index.by_email(addr, kind="pgp"):
+        for row in self._index.by_email(addr, kind="pgp") if "pgp" in wanted else ():
             cert = self._pgp_cert(row)
             validity = pgp.check_validity(cert, now=now)
             if not validity.can_encrypt:
@@ -939,7 +946,7 @@ class Keystore:
                     why = uids[0].reason if uids else "no user id for this address"
                     reasons.append(f"OpenPGP key {row.fingerprint}: {why}")
         x509_ok: builtins.list[tuple[Row, x509.Certificate]] = []
-        for row in self._index.by_email(addr, kind="x509"):
+        for row in self._index.by_email(addr, kind="x509") if "x509" in wanted else ():
             if row.is_ca:
                 continue
             xcert = _load_cert(row.public)
@@ -953,7 +960,7 @@ class Keystore:
         gnupg_keys: builtins.list[GnupgKey] = []
         gnupg_certs: builtins.list[ps.Cert] = []
         try:
-            backend = self.gnupg
+            backend = self.gnupg if "pgp" in wanted else None
             if backend is not None:
                 known = {r.fingerprint for r, _ in pgp_ok}
                 found, refused = backend.recipient_certs(addr, now=now)

@@ -34,8 +34,6 @@ app), on a short-lived worker thread with its own loop.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -48,13 +46,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator import errors as pv_errors
-from pyhanko_certvalidator.policy_decl import (
-    CertRevTrustPolicy,
-    RevocationCheckingPolicy,
-    RevocationCheckingRule,
-)
 
 from keystore.certs import cert_emails
 
@@ -101,6 +92,9 @@ class ValidationSettings:
 
 def _run(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run ``factory()`` (a coroutine) to completion from sync code, loop or no loop."""
+    import asyncio  # here, like pyhanko below: 75 ms of every start that validates nothing
+    import concurrent.futures
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -150,6 +144,8 @@ def check_usage(cert: x509.Certificate, usage: Usage) -> str:
 
 
 def _classify(exc: Exception) -> CertStatus:
+    from pyhanko_certvalidator import errors as pv_errors
+
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, pv_errors.RevokedError):
         return CertStatus("revoked", msg)
@@ -180,6 +176,14 @@ def validate_email_cert(
     settings: ValidationSettings | None = None,
 ) -> CertStatus:
     """The status of ``cert`` for ``usage`` by/to ``email`` (None: skip the address)."""
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import errors as pv_errors
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        RevocationCheckingPolicy,
+        RevocationCheckingRule,
+    )
+
     opts = settings or ValidationSettings()
     anchors = [_asn1(a) for a in trust_anchors]
     if not anchors and not opts.use_system_trust:

@@ -25,12 +25,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pysequoia
 from cryptography import x509
 
-from client.crypto import cms, pgparmor, pgpsig, pgpstream
+from client.crypto import pgparmor, pgpsig, pgpstream
 from client.crypto.keys import KeyAccess
 from client.crypto.report import EncryptionLayer, SignatureResult, SignatureStatus
 from client.errors import (
@@ -42,6 +42,9 @@ from client.errors import (
 )
 from client.mime import compose
 from client.mime.parse import OpenedMessage, open_message
+
+if TYPE_CHECKING:
+    from client.crypto import cms
 
 __all__ = ["Opener", "ProtectResult", "open_raw", "protect"]
 
@@ -101,6 +104,8 @@ class Opener:
 
     # ---- S/MIME
     def smime_decrypt(self, der: bytes) -> tuple[bytes, EncryptionLayer]:
+        from client.crypto import cms  # S/MIME only: not on the PGP path
+
         identities = self.keys.smime_identities()
         for ident in identities:
             try:
@@ -120,6 +125,8 @@ class Opener:
     def smime_verify(
         self, der: bytes, detached: bytes | None, *, now: datetime
     ) -> tuple[bytes, list[SignatureResult]]:
+        from client.crypto import cms  # S/MIME only: not on the PGP path
+
         result = cms.verify(der, detached_content=detached)
         sigs: list[SignatureResult] = []
         for signer in result.signers:
@@ -402,6 +409,8 @@ def _protect_smime(
     now: datetime,
     rng: Rng,
 ) -> ProtectResult:
+    from client.crypto import cms  # S/MIME only: not on the PGP path
+
     content = prepared.inner
     if sign:
         assert sender is not None

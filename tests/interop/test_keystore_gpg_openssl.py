@@ -96,6 +96,10 @@ def test_openssl_pkcs12_import(
     assert len(own) == 1 and own[0].emails == (EMAIL,)
     assert sum(1 for i in infos if i.is_ca and i.trust_anchor) == 2
     assert ks.recipient_keys(EMAIL, now=NOW).x509 == (leaf.cert,)
+    # asking for one kind only checks that kind
+    assert ks.recipient_keys(EMAIL, now=NOW, kinds=("x509",)).x509 == (leaf.cert,)
+    pgp_only = ks.recipient_keys(EMAIL, now=NOW, kinds=("pgp",))
+    assert pgp_only.x509 == () and not pgp_only.any
     ident = ks.signing_identity_for(EMAIL, "x509", now=NOW)
     assert ident.key is not None
     assert (
