@@ -35,7 +35,7 @@ from typing import Protocol
 from client.crypto.report import EncryptionLayer, ReportBuilder, SecurityReport, SignatureResult
 from client.errors import MalformedMessage, MessageTooLarge
 from client.mime.headers import is_content_header, protected_headers_of
-from client.mime.raw import MAX_DEPTH, Entity, parse_entity, split_multipart
+from client.mime.raw import MAX_DEPTH, Entity, parse_entity, part_entities, split_multipart
 
 __all__ = ["OpenedMessage", "Unwrapper", "classify", "open_message"]
 
@@ -189,11 +189,11 @@ def _peel(
     if kind == "smime-sniff":
         kind = _sniff_cms(entity.decoded_body())
     if kind == "pgp-encrypted":
-        parts = split_multipart(entity)
-        if len(parts) < 2:
+        pieces = part_entities(entity)  # spans of the message: no copy of the parts
+        if len(pieces) < 2:
             raise MalformedMessage("a PGP/MIME encrypted message must have two parts")
-        payload = parse_entity(parts[1], canonical=True).decoded_body()
-        del parts  # a full-size copy of the armored payload, not needed while decrypting
+        payload = pieces[1].decoded_body()
+        del pieces
         inner, layer, sigs = unwrap.pgp_decrypt(payload, now=now)
         builder.layers.append(layer)
         return inner, sigs

@@ -44,6 +44,7 @@ __all__ = [
     "parse_entity",
     "parse_message",
     "parse_tree",
+    "part_entities",
     "split_multipart",
     "to_crlf",
 ]
@@ -473,6 +474,11 @@ def _part_spans(entity: Entity) -> list[tuple[int, int]]:
 def split_multipart(entity: Entity) -> list[bytes]:
     """The exact bytes of each body part of a multipart entity (CRLF form)."""
     return [entity._buf[a:b] for a, b in _part_spans(entity)]
+
+
+def part_entities(entity: Entity) -> list[Entity]:
+    """The body parts of a multipart entity, parsed, sharing its buffer (no copies)."""
+    return [_parse_span(entity._buf, a, b) for a, b in _part_spans(entity)]
 
 
 def leaves(data: bytes) -> Iterator[Entity]:

@@ -197,3 +197,32 @@ def test_parse_message_in_windows_equals_message_from_bytes(tree: EmailMessage, 
     assert [p.get_content_type() for p in ours.walk()] == [
         p.get_content_type() for p in theirs.walk()
     ]
+
+
+def _multiparts(entity: raw.Entity, depth: int = 0) -> list[raw.Entity]:
+    if depth > 8 or not entity.content_type.startswith("multipart/"):
+        return []
+    try:
+        kids = [raw.parse_entity(b, canonical=True) for b in raw.split_multipart(entity)]
+    except SealmailError:
+        return []
+    return [entity] + [m for k in kids for m in _multiparts(k, depth + 1)]
+
+
+@pytest.mark.parametrize("path", _corpus_messages(), ids=lambda p: str(p.relative_to(CORPUS)))
+def test_part_entities_equal_parsing_the_split_copies(path: Path) -> None:
+    """``part_entities`` (spans of the parent's buffer) gives, for every multipart of the
+    corpus, the same parts as copying them out and parsing each copy."""
+    try:
+        top = raw.parse_entity(path.read_bytes())
+    except SealmailError:
+        return
+    for multi in _multiparts(top):
+        copies = raw.split_multipart(multi)
+        spans = raw.part_entities(multi)
+        assert [p.raw for p in spans] == copies
+        for span, copy in zip(spans, copies, strict=True):
+            parsed = raw.parse_entity(copy, canonical=True)
+            assert (span.header_block, span.body) == (parsed.header_block, parsed.body)
+            assert span.body_size == len(parsed.body)
+            assert span.headers.items() == parsed.headers.items()
