@@ -130,18 +130,23 @@ def test_imap_hostile_refused_before_login(mode: str, hostile, mail_rig: MailRig
     assert b"LOGIN" not in srv.data.upper() and b"AUTHENTICATE" not in srv.data.upper()
 
 
-def test_requiretls_refused_when_not_offered(hostile, mail_rig: MailRig) -> None:
-    """The real server offers REQUIRETLS only after TLS; a plain hostile never gets that far."""
-    from client.errors import RequireTlsUnavailable
-
-    with smtp_mod.submit_connect(
+def _submit(mail_rig: MailRig) -> smtp_mod.SmtpSession:
+    """A verified STARTTLS submission session on the real rig."""
+    return smtp_mod.submit_connect(
         "127.0.0.1",
         mail_rig.smtp_port,
         security="starttls",
         username=USER,
         password=mail_rig.password(USER),
         ca_file=str(mail_rig.ca_file),
-    ) as s:
+    )
+
+
+def test_requiretls_refused_when_not_offered(hostile, mail_rig: MailRig) -> None:
+    """The real server offers REQUIRETLS only after TLS; a plain hostile never gets that far."""
+    from client.errors import RequireTlsUnavailable
+
+    with _submit(mail_rig) as s:
         assert s.offers_requiretls
         s.conn.esmtp_features.pop("requiretls")  # as if the server had not offered it
         with pytest.raises(RequireTlsUnavailable):
@@ -152,14 +157,7 @@ def test_8bit_content_is_declared_with_body_8bitmime(mail_rig: MailRig) -> None:
     """A message with octets above 127 goes with BODY=8BITMIME (RFC 6152), an ASCII one
     without it; checked by what the real submission server recorded."""
     sent = []
-    with smtp_mod.submit_connect(
-        "127.0.0.1",
-        mail_rig.smtp_port,
-        security="starttls",
-        username=USER,
-        password=mail_rig.password(USER),
-        ca_file=str(mail_rig.ca_file),
-    ) as s:
+    with _submit(mail_rig) as s:
         start = len(mail_rig.submission.accepted)
         for body in ("Grüße aus der Praxis", "plain ascii"):
             raw = f"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
