@@ -570,8 +570,10 @@ def decoded_payload(part: email.message.Message) -> bytes | None:
     if cte not in ("base64", "quoted-printable") or not isinstance(payload, str):
         result = part.get_payload(decode=True)
         return result if isinstance(result, bytes) else None
-    data = payload.encode("ascii", "surrogateescape")
     try:
+        # non-ASCII octets come back from get_payload() as U+FFFD (the email package
+        # decodes surrogates with "replace"), which do not encode: the stdlib's answer then
+        data = payload.encode("ascii", "surrogateescape")
         return b64_decode_lenient(data) if cte == "base64" else qp_decode(data)
     except (MalformedMessage, UnicodeError):
         result = part.get_payload(decode=True)

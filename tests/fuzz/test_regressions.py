@@ -179,3 +179,19 @@ def test_cms_deep_indefinite_nesting_is_walked_in_linear_time() -> None:
     # and the same depth closed properly is valid BER that the pre-check lets through
     closed = b"\x30\x80" * depth + b"\x05\x00" + b"\x00\x00" * depth
     assert run_one(bercheck.check_headers, closed, stats, time_limit=5.0) == "ok"
+
+
+def test_envelope_detect_with_8bit_octets_in_a_base64_payload() -> None:
+    """envelope, 2026-11-23 short run: an application/pkcs7-mime part whose base64 body
+    holds octets above 127 crashed ``detect`` with UnicodeEncodeError (``get_payload()``
+    hands them back as U+FFFD). Now the stdlib's lenient decoding answers instead."""
+    from client.envelope import open as env_open
+    from client.mime.raw import decoded_payload, parse_tree
+
+    data = (Path(__file__).parent / "regressions" / "envelope-8bit-base64-payload.bin").read_bytes()
+    assert any(b > 127 for b in data)
+    assert env_open.detect(data, "SecureMessage.html") is env_open.OpenKind.SMIME
+    msg = parse_tree(data)
+    assert decoded_payload(msg) == msg.get_payload(decode=True)
+    stats = Stats("envelope-regression")
+    assert run_one(TARGETS["envelope"].func, data, stats, time_limit=10.0) in ("ok", "refused")
