@@ -73,6 +73,11 @@ def crypto_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_row(f"{cell['operation']}, {label}: time vs reference",
                              f"{ratio:.2f}x ({cell['sealmail_s']:.2f} s vs "
                              f"{cell['reference_s']:.2f} s)", "<= 1.0x", ratio <= 1.0))  # fmt: skip
+            app = cell.get("in_app_s")
+            if app is not None:  # the app's cost: one operation in a warm process
+                rows.append(_row(f"{cell['operation']}, {label}: in the app (warm) vs reference",
+                                 f"{cell['in_app_ratio']:.2f}x ({app * 1000:.0f} ms vs "
+                                 f"{cell['reference_s'] * 1000:.0f} ms)", "-", None))  # fmt: skip
             over = cell.get("rss_over_payload")
             if over is not None and size["size_mb"] >= 10:
                 rows.append(_row(f"{cell['operation']}, {label}: peak RSS over payload",

@@ -77,6 +77,7 @@ def best(fn: Callable[[], Measured], repeat: int) -> Measured:
 class Bench:
     def __init__(self, work: Path, gpg: Gpg) -> None:
         self.work, self.gpg = work, gpg
+        self.in_app: dict[str, float] = {}
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.env = {
             **env,
@@ -161,7 +162,24 @@ class Bench:
                          str(w / "root.pem"), "-out", f("ov.eml")], env=env),
         ), repeat)  # fmt: skip
         out["S/MIME decrypt+verify"] = (s, o)
+        self.in_app = {
+            "PGP sign+encrypt": self.inproc("pgp-encrypt", str(msg), "--to", BOB, repeat=repeat),
+            "PGP decrypt+verify": self.inproc("open", f("g.eml"), repeat=repeat),
+            "S/MIME sign+encrypt": self.inproc("smime-encrypt", str(msg), "--to", BOB,
+                                               repeat=repeat),
+            "S/MIME decrypt+verify": self.inproc("open", f("oe.eml"), repeat=repeat),
+        }  # fmt: skip
         return out
+
+    def inproc(self, *args: str, repeat: int) -> float:
+        """Best seconds of one operation inside a warm Sealmail process (bench.inproc)."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.inproc", *args, "--repeat", str(max(repeat, 3))],
+            env=self.env, capture_output=True, cwd=REPO, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"bench.inproc {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+        return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
 
 
 def _size(text: str) -> int:
@@ -176,7 +194,11 @@ def _label(size: int) -> str:
 
 
 def _table(
-    size: int, repeat: int, cells: dict[str, tuple[Measured, Measured]], base: dict[str, Any]
+    size: int,
+    repeat: int,
+    cells: dict[str, tuple[Measured, Measured]],
+    base: dict[str, Any],
+    in_app: dict[str, float],
 ) -> list[dict[str, Any]]:
     size_mb = size / 1024 / 1024
     print(
@@ -185,18 +207,22 @@ def _table(
         f"load average {os.getloadavg()[0]:.1f}"
     )
     header = (f"{'operation':24} {'sealmail s':>10} {'ref s':>7} {'ratio':>7} "
-              f"{'sealmail MiB':>12} {'ref MiB':>8} {'RSS over payload':>16}")  # fmt: skip
+              f"{'sealmail MiB':>12} {'ref MiB':>8} {'RSS over payload':>16} "
+              f"{'in-app s':>8} {'ratio':>7}")  # fmt: skip
     print(header)
     rows = []
     for name, ((s_t, s_rss), (r_t, r_rss)) in cells.items():
         over = (s_rss - base[name][0][1]) / size_mb if size >= 1024 * 1024 else None
         ratio = s_t / r_t if r_t else float("inf")
         shown = f"{over:15.2f}x" if over is not None else f"{'-':>16}"
+        app = in_app[name]
+        app_ratio = app / r_t if r_t else float("inf")
         print(f"{name:24} {s_t:10.2f} {r_t:7.2f} {ratio:6.2f}x "
-              f"{s_rss:12.0f} {r_rss:8.0f} {shown}")  # fmt: skip
+              f"{s_rss:12.0f} {r_rss:8.0f} {shown} {app:8.3f} {app_ratio:6.2f}x")  # fmt: skip
         rows.append({"operation": name, "sealmail_s": s_t, "reference_s": r_t, "ratio": ratio,
                      "sealmail_rss_mib": s_rss, "reference_rss_mib": r_rss,
-                     "baseline_rss_mib": base[name][0][1], "rss_over_payload": over})  # fmt: skip
+                     "baseline_rss_mib": base[name][0][1], "rss_over_payload": over,
+                     "in_app_s": app, "in_app_ratio": app_ratio})  # fmt: skip
     return rows
 
 
@@ -221,17 +247,18 @@ def main() -> int:
         small = work / "small.eml"
         small.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", os.urandom(1024))]))
         base = bench.cells(small, "small", args.repeat)
+        base_in_app = bench.in_app
         results: list[dict[str, Any]] = []
         for size in sorted(sizes):
             if size <= 1024:
-                cells = base
+                cells, bench.in_app = base, base_in_app
             else:
                 msg = work / f"m{size}.eml"
                 payload = os.urandom(size)
                 msg.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", payload)]))
                 del payload
                 cells = bench.cells(msg, f"m{size}", args.repeat)
-            rows = _table(size, args.repeat, cells, base)
+            rows = _table(size, args.repeat, cells, base, bench.in_app)
             results.append({"size_mb": size / 1024 / 1024, "cells": rows})
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({

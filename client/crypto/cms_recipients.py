@@ -25,6 +25,7 @@ candidate and fail once, opaquely.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import secrets
@@ -276,6 +277,20 @@ def _issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
     )
 
 
+@functools.cache
+def _oaep_sha256_der() -> bytes:
+    """RSAES-OAEP parameters (SHA-256, MGF1-SHA-256), encoded once: asn1crypto converts a
+    freshly built parameter object through its native form when it is placed in a
+    structure (11 ms per recipient, against microseconds for a parsed one)."""
+    der: bytes = algos.RSAESOAEPParams(
+        {
+            "hash_algorithm": {"algorithm": "sha256"},
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+        }
+    ).dump()
+    return der
+
+
 def ktri_for(cert: x509.Certificate, cek: bytes, *, oaep: bool) -> cms.RecipientInfo:
     pub = cert.public_key()
     if not isinstance(pub, rsa.RSAPublicKey):
@@ -287,15 +302,7 @@ def ktri_for(cert: x509.Certificate, cek: bytes, *, oaep: bool) -> cms.Recipient
         )
         alg = {
             "algorithm": "rsaes_oaep",
-            "parameters": algos.RSAESOAEPParams(
-                {
-                    "hash_algorithm": {"algorithm": "sha256"},
-                    "mask_gen_algorithm": {
-                        "algorithm": "mgf1",
-                        "parameters": {"algorithm": "sha256"},
-                    },
-                }
-            ),
+            "parameters": algos.RSAESOAEPParams.load(_oaep_sha256_der()),
         }
     else:
         pad = padding.PKCS1v15()

@@ -14,6 +14,7 @@ is ``cms_verify``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -112,6 +113,14 @@ def parse_capabilities(der: bytes) -> tuple[str, ...]:
 
 
 def _capabilities_attr_value() -> cms.SMIMECapabilites:
+    """Our SMIMECapabilities, parsed from DER built once: asn1crypto converts a freshly
+    built value through its native form when it is placed in the attribute (19 ms per
+    signature, against 0.4 ms for a parsed one)."""
+    return cms.SMIMECapabilites.load(_capabilities_der())
+
+
+@functools.cache
+def _capabilities_der() -> bytes:
     items = []
     for name in SMIME_CAPABILITIES:
         oid = _CAPABILITY_OIDS[name]
@@ -128,7 +137,22 @@ def _capabilities_attr_value() -> cms.SMIMECapabilites:
             items.append({"capability_id": oid, "parameters": params})
         else:
             items.append({"capability_id": oid})
-    return cms.SMIMECapabilites(items)
+    der: bytes = cms.SMIMECapabilites(items).dump()
+    return der
+
+
+@functools.cache
+def _pss_params_der(digest: str) -> bytes:
+    """RSASSA-PSS parameters for ``digest`` (MGF1 with it, salt = its size), encoded once
+    (see _capabilities_attr_value)."""
+    der: bytes = algos.RSASSAPSSParams(
+        {
+            "hash_algorithm": {"algorithm": digest},
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": digest}},
+            "salt_length": hash_for_name(digest).digest_size,
+        }
+    ).dump()
+    return der
 
 
 def _signing_time(now: datetime) -> cms.Time:
@@ -215,16 +239,7 @@ def sign(
             signature = signer_key.sign(to_sign, pss, hash_for_name(digest))
             sig_alg = {
                 "algorithm": "rsassa_pss",
-                "parameters": algos.RSASSAPSSParams(
-                    {
-                        "hash_algorithm": {"algorithm": digest},
-                        "mask_gen_algorithm": {
-                            "algorithm": "mgf1",
-                            "parameters": {"algorithm": digest},
-                        },
-                        "salt_length": hash_alg.digest_size,
-                    }
-                ),
+                "parameters": algos.RSASSAPSSParams.load(_pss_params_der(digest)),
             }
         else:
             signature = signer_key.sign(to_sign, padding.PKCS1v15(), hash_for_name(digest))
