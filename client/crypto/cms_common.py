@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from asn1crypto import core, parser
+from asn1crypto import cms, core, parser
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -48,6 +48,7 @@ __all__ = [
     "der_tlv",
     "digest_name",
     "hash_for_name",
+    "issuer_and_serial",
     "oid_name",
     "retag",
     "split_tlvs",
@@ -378,6 +379,14 @@ def split_tlvs(data: bytes) -> list[bytes]:
 
 def cert_to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
+    """The IssuerAndSerialNumber naming ``cert`` (its issuer's DER as the certificate has it)."""
+    a = cert_to_asn1(cert)
+    return cms.IssuerAndSerialNumber(
+        {"issuer": a["tbs_certificate"]["issuer"], "serial_number": a.serial_number}
+    )
 
 
 @contextmanager

@@ -54,8 +54,8 @@ from client.crypto.cms_common import (
     EccCmsSharedInfo,
     OriginatorPublicKey,
     Rid,
-    cert_to_asn1,
     hash_for_name,
+    issuer_and_serial,
     oid_name,
     retag,
 )
@@ -270,13 +270,6 @@ def _oaep_hash_names(params: bytes | None) -> tuple[str, str, bytes | None]:
     return h, m, label
 
 
-def _issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    a = cert_to_asn1(cert)
-    return cms.IssuerAndSerialNumber(
-        {"issuer": a["tbs_certificate"]["issuer"], "serial_number": a.serial_number}
-    )
-
-
 @functools.cache
 def _oaep_sha256_der() -> bytes:
     """RSAES-OAEP parameters (SHA-256, MGF1-SHA-256), encoded once: asn1crypto converts a
@@ -313,7 +306,7 @@ def ktri_for(cert: x509.Certificate, cek: bytes, *, oaep: bool) -> cms.Recipient
             {
                 "version": "v0",
                 "rid": cms.RecipientIdentifier(
-                    name="issuer_and_serial_number", value=_issuer_and_serial(cert)
+                    name="issuer_and_serial_number", value=issuer_and_serial(cert)
                 ),
                 "key_encryption_algorithm": alg,
                 "encrypted_key": pub.encrypt(cek, pad),
@@ -398,7 +391,7 @@ def kari_for(cert: x509.Certificate, cek: bytes, *, rng: Rng) -> cms.RecipientIn
                 "recipient_encrypted_keys": [
                     {
                         "rid": cms.KeyAgreementRecipientIdentifier(
-                            name="issuer_and_serial_number", value=_issuer_and_serial(cert)
+                            name="issuer_and_serial_number", value=issuer_and_serial(cert)
                         ),
                         "encrypted_key": wrapped,
                     }

@@ -30,6 +30,7 @@ from client.crypto.cms_common import (
     AlgId,
     cert_to_asn1,
     hash_for_name,
+    issuer_and_serial,
     translate_errors,
 )
 from client.errors import UsageError
@@ -164,13 +165,6 @@ def _signing_time(now: datetime) -> cms.Time:
     return cms.Time({"generalized_time": now})
 
 
-def _issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    a = cert_to_asn1(cert)
-    return cms.IssuerAndSerialNumber(
-        {"issuer": a["tbs_certificate"]["issuer"], "serial_number": a.serial_number}
-    )
-
-
 def sign(
     content: bytes,
     *,
@@ -222,7 +216,7 @@ def sign(
                 "values": [
                     cms.SMIMEEncryptionKeyPreference(
                         name="issuer_and_serial_number",
-                        value=_issuer_and_serial(encryption_cert),
+                        value=issuer_and_serial(encryption_cert),
                     )
                 ],
             }
@@ -255,7 +249,7 @@ def sign(
         {
             "version": "v1",
             "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number", value=_issuer_and_serial(signer_cert)
+                name="issuer_and_serial_number", value=issuer_and_serial(signer_cert)
             ),
             "digest_algorithm": {"algorithm": digest},
             "signed_attrs": signed_attrs,
