@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
 
 __all__: list[str] = []
 
@@ -25,15 +24,13 @@ def _skip_feature_source_scan() -> None:
     it alone.
     """
     feature = sys.modules.get("shibokensupport.feature")
-    original = getattr(feature, "_mod_uses_pyside", None)
-    if feature is None or not callable(original):
+    if feature is None or not callable(getattr(feature, "_mod_uses_pyside", None)):
         return
 
     def uses_pyside(module: types.ModuleType) -> bool:
         return getattr(module, "__name__", "").partition(".")[0] == "ui"
 
-    check: Callable[[types.ModuleType], bool] = uses_pyside
-    feature._mod_uses_pyside = check  # type: ignore[attr-defined]
+    feature._mod_uses_pyside = uses_pyside  # type: ignore[attr-defined]
 
 
 import PySide6.QtCore  # noqa: E402, F401  (loads shibokensupport.feature)

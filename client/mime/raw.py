@@ -314,16 +314,13 @@ class Entity:
         self._buf, self._start, self._body_start, self._end = buf, start, body_start, end
         self.header_block, self.headers = header_block, headers
 
+    # a slice of the whole buffer is the buffer itself (CPython returns ``bytes`` as is)
     @functools.cached_property
     def raw(self) -> bytes:
-        if self._start == 0 and self._end == len(self._buf):
-            return self._buf
         return self._buf[self._start : self._end]
 
     @functools.cached_property
     def body(self) -> bytes:
-        if self._body_start == 0 and self._end == len(self._buf):
-            return self._buf
         return self._buf[self._body_start : self._end]
 
     @property
