@@ -12,7 +12,7 @@ the UI never reach below this layer. :class:`KeystoreAccess` adapts the keystore
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,6 +294,34 @@ class Session:
             now=now,
             rng=rng,
         ).message
+
+    def message_encrypt_stream(
+        self,
+        source: Callable[[], Iterable[bytes]],
+        *,
+        to: Sequence[str],
+        sender: str | None,
+        method: str = "auto",
+        sign: bool = False,
+        now: datetime,
+        rng: Rng,
+    ) -> Iterable[bytes]:
+        """:meth:`message_encrypt` of a message ``source()`` yields in pieces (a file):
+        streamed when it can be (see :mod:`client.crypto.streamprotect`), else in memory.
+        The result is the protected message's pieces, to be written out in order."""
+        from client.crypto.streamprotect import protect_stream
+
+        if not to:
+            raise UsageError("at least one --to address is needed")
+        streamed = protect_stream(
+            source, self.keys, encrypt_to=to, sender=sender, sign=sign, method=method,
+            now=now, rng=rng,
+        )  # fmt: skip
+        if streamed is not None:
+            return streamed.pieces
+        raw = b"".join(source())
+        return [self.message_encrypt(raw, to=to, sender=sender, method=method, sign=sign,
+                                     now=now, rng=rng)]  # fmt: skip
 
     def message_sign(
         self, raw: bytes, *, sender: str, method: str, now: datetime, rng: Rng

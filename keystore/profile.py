@@ -32,7 +32,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,14 +89,15 @@ def _fsync_dir(path: Path) -> None:
 
 def atomic_write(
     path: str | os.PathLike[str],
-    data: bytes | Sequence[bytes | memoryview],
+    data: bytes | Iterable[bytes | memoryview],
     *,
     mode: int = 0o600,
 ) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, chmod, rename).
 
-    ``data`` may be a sequence of pieces, written one after the other: a large message
-    need not be joined into one more copy first (a 25 MB join holds the GIL).
+    ``data`` may be an iterable of pieces, written one after the other: a large message
+    need not be joined into one more copy first (a 25 MB join holds the GIL), and a
+    stream can be written as it is made. If the iterable raises, nothing is replaced.
 
     Raises :class:`StorageError` when the disk is full or the directory is read-only;
     ``path`` is then unchanged and no temporary file is left.
@@ -108,7 +109,7 @@ def atomic_write(
         raise storage_error(exc, target) from exc
 
 
-def _atomic_write(target: Path, data: bytes | Sequence[bytes | memoryview], mode: int) -> None:
+def _atomic_write(target: Path, data: bytes | Iterable[bytes | memoryview], mode: int) -> None:
     pieces = [data] if isinstance(data, bytes | bytearray | memoryview) else data
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_passphrase_option",
+    "file_pieces",
     "now",
     "passphrase",
     "print_json",
@@ -89,13 +91,24 @@ def read_input(path: str) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def write_output(path: str | None, data: bytes) -> None:
+def file_pieces(path: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """The file at ``path`` in ``size``-octet reads (a new pass on every call)."""
+    try:
+        with open(path, "rb") as fh:
+            while piece := fh.read(size):
+                yield piece
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def write_output(path: str | None, data: bytes | Iterable[bytes]) -> None:
     from keystore.profile import atomic_write
     from keystore.storage import storage_error
 
     if path is None or path == "-":
         try:
-            sys.stdout.buffer.write(data)
+            for piece in [data] if isinstance(data, bytes) else data:
+                sys.stdout.buffer.write(piece)
             sys.stdout.buffer.flush()
         except BrokenPipeError:
             raise

@@ -6,7 +6,14 @@ import argparse
 import os
 from typing import Any
 
-from client.commands.common import now, print_json, read_input, session, write_output
+from client.commands.common import (
+    file_pieces,
+    now,
+    print_json,
+    read_input,
+    session,
+    write_output,
+)
 from client.errors import UsageError
 
 __all__ = ["register"]
@@ -15,6 +22,18 @@ EXIT_UNVERIFIED = 8
 
 
 def cmd_encrypt(args: argparse.Namespace) -> int:
+    if args.input != "-":  # a file can be read twice: stream it
+        pieces = session(args).message_encrypt_stream(
+            lambda: file_pieces(args.input),
+            to=args.to,
+            sender=args.sender,
+            method=args.method,
+            sign=args.sign,
+            now=now(),
+            rng=os.urandom,
+        )
+        write_output(args.output, pieces)
+        return 0
     raw = read_input(args.input)
     out = session(args).message_encrypt(
         raw,

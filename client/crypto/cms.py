@@ -39,8 +39,15 @@ from client.crypto.cms_envelope import (
     describe_recipients,
     encrypt,
     encrypt_password,
+    encrypt_stream,
 )
-from client.crypto.cms_sign import SMIME_CAPABILITIES, parse_capabilities, sign
+from client.crypto.cms_sign import (
+    SMIME_CAPABILITIES,
+    micalg,
+    parse_capabilities,
+    sign,
+    signing_digest,
+)
 from client.crypto.cms_verify import SignerResult, VerifyResult, extract_certificates, verify
 from client.errors import MalformedMessage, MessageTooLarge, UnsupportedMessage
 
@@ -58,9 +65,12 @@ __all__ = [
     "describe_recipients",
     "encrypt",
     "encrypt_password",
+    "encrypt_stream",
     "extract_certificates",
+    "micalg",
     "parse_capabilities",
     "sign",
+    "signing_digest",
     "verify",
 ]
 

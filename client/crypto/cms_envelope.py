@@ -23,9 +23,9 @@ returned; AES-CBC output is unauthenticated, which :class:`Decrypted` says (``ae
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from asn1crypto import cms, core
 from cryptography import x509
@@ -79,6 +79,7 @@ __all__ = [
     "describe_recipients",
     "encrypt",
     "encrypt_password",
+    "encrypt_stream",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,28 +124,45 @@ def _take(rng: Rng, n: int) -> bytes:
     return out
 
 
-def _encrypt_content(
-    spec: CipherSpec, cek: bytes, content: bytes, rng: Rng
-) -> tuple[dict[str, object], list[bytes], bytes | None]:
-    """(content-encryption AlgorithmIdentifier, ciphertext pieces, tag or None).
-
-    Only the last (partial) block is padded: the bulk of ``content`` is encrypted from a
-    memoryview, so a 50 MB message is not copied for padding first.
-    """
-    view = memoryview(content)
+def _content_cipher(spec: CipherSpec, cek: bytes, rng: Rng) -> tuple[dict[str, object], Any]:
+    """(content-encryption AlgorithmIdentifier, encryptor) with a fresh IV or nonce."""
     if spec.mode == "cbc":
         iv = _take(rng, 16)
-        bulk = len(view) - len(view) % 16
-        padder = sym_padding.PKCS7(128).padder()
-        tail = padder.update(bytes(view[bulk:])) + padder.finalize()
         enc = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
-        ct = [enc.update(view[:bulk]), enc.update(tail) + enc.finalize()]
-        return {"algorithm": spec.oid, "parameters": core.OctetString(iv)}, ct, None
+        return {"algorithm": spec.oid, "parameters": core.OctetString(iv)}, enc
     nonce = _take(rng, 12)
     enc = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
-    ct = [enc.update(view), enc.finalize()]
-    params = GcmParams({"aes_nonce": nonce, "aes_icvlen": _GCM_TAG})
-    return {"algorithm": spec.oid, "parameters": params}, ct, enc.tag
+    return {
+        "algorithm": spec.oid,
+        "parameters": GcmParams({"aes_nonce": nonce, "aes_icvlen": _GCM_TAG}),
+    }, enc
+
+
+def _ciphertext_length(spec: CipherSpec, length: int) -> int:
+    return (length // 16 + 1) * 16 if spec.mode == "cbc" else length
+
+
+def _encrypt_pieces(
+    spec: CipherSpec, enc: Any, pieces: Iterable[bytes | memoryview], length: int
+) -> Iterator[bytes]:
+    """The ciphertext of ``pieces`` (``length`` octets in all), then for GCM the DER
+    OCTET STRING of the tag. CBC pads only the last block (PKCS #7)."""
+    seen = 0
+    for piece in pieces:
+        seen += len(piece)
+        if seen > length:
+            raise UsageError("the content is longer than announced")
+        out = enc.update(piece)
+        if out:
+            yield out
+    if seen != length:
+        raise UsageError("the content is shorter than announced")
+    if spec.mode == "cbc":
+        pad = 16 - length % 16
+        yield enc.update(bytes([pad]) * pad) + enc.finalize()
+        return
+    last = enc.finalize()
+    yield last + core.OctetString(enc.tag).dump()
 
 
 def _der_header(tag: int, length: int) -> bytes:
@@ -155,31 +173,24 @@ def _der_header(tag: int, length: int) -> bytes:
     return bytes([tag, 0x80 | len(octets)]) + octets
 
 
-def _envelope(
-    spec: CipherSpec,
-    cek: bytes,
-    content: bytes,
-    infos: list[cms.RecipientInfo],
-    rng: Rng,
+def _frame(
+    spec: CipherSpec, alg: dict[str, object], ct_len: int, infos: list[cms.RecipientInfo]
 ) -> bytes:
-    """The DER ContentInfo. asn1crypto encodes everything but the ciphertext, which is
-    spliced in (as the [0] IMPLICIT OCTET STRING of EncryptedContentInfo) and copied once:
-    the same octets as dumping the whole structure, without asn1crypto's copies of it."""
-    alg, ct, tag = _encrypt_content(spec, cek, content, rng)
-    eci_head = cms.EncryptedContentInfo(
+    """The DER ContentInfo up to the ciphertext: asn1crypto encodes everything but the
+    ciphertext (the [0] IMPLICIT OCTET STRING of EncryptedContentInfo, ``ct_len`` octets)
+    and, for AuthEnvelopedData, the MAC after it, which follow as they are made."""
+    eci_head: bytes = cms.EncryptedContentInfo(
         {
             "content_type": "data",
             # asn1crypto has no spec for GCM parameters: encode ours and load it as theirs
             "content_encryption_algorithm": cms.EncryptionAlgorithm.load(AlgId(alg).dump()),
         }
     ).contents
-    ct_len = sum(len(c) for c in ct)
-    eci_inner = [eci_head, _der_header(0x80, ct_len), *ct]
-    eci_len = sum(len(c) for c in eci_inner)
-    eci = [_der_header(0x30, eci_len), *eci_inner]
-    if tag is not None:
+    ct_head = _der_header(0x80, ct_len)
+    eci_prefix = _der_header(0x30, len(eci_head) + len(ct_head) + ct_len) + eci_head + ct_head
+    if spec.mode == "gcm":
         before = cms.CMSVersion("v0").dump() + cms.RecipientInfos(infos).dump()
-        after = core.OctetString(tag).dump()
+        after_len = 2 + _GCM_TAG
         ctype = "authenticated_enveloped_data"
     else:
         kinds = {ri.name for ri in infos}
@@ -190,14 +201,39 @@ def _envelope(
         else:
             version = "v2"
         before = cms.CMSVersion(version).dump() + cms.RecipientInfos(infos).dump()
-        after = b""
+        after_len = 0
         ctype = "enveloped_data"
-    env_len = len(before) + len(eci[0]) + eci_len + len(after)
-    env = [_der_header(0x30, env_len), before, *eci, after]
-    explicit = [_der_header(0xA0, sum(len(c) for c in env)), *env]
-    oid = cms.ContentType(ctype).dump()
-    total = len(oid) + sum(len(c) for c in explicit)
-    return b"".join([_der_header(0x30, total), oid, *explicit])
+    rest = ct_len + after_len
+    before = bytes(before)
+    env_prefix = _der_header(0x30, len(before) + len(eci_prefix) + rest) + before + eci_prefix
+    explicit_prefix = _der_header(0xA0, len(env_prefix) + rest) + env_prefix
+    oid: bytes = cms.ContentType(ctype).dump()
+    return _der_header(0x30, len(oid) + len(explicit_prefix) + rest) + oid + explicit_prefix
+
+
+def _envelope(
+    spec: CipherSpec,
+    cek: bytes,
+    content: bytes,
+    infos: list[cms.RecipientInfo],
+    rng: Rng,
+) -> bytes:
+    """The DER ContentInfo, the ciphertext spliced in after :func:`_frame` and copied
+    once: the same octets as dumping the whole structure, without asn1crypto's copies."""
+    return b"".join(_envelope_pieces(spec, cek, [content], len(content), infos, rng))
+
+
+def _envelope_pieces(
+    spec: CipherSpec,
+    cek: bytes,
+    pieces: Iterable[bytes | memoryview],
+    length: int,
+    infos: list[cms.RecipientInfo],
+    rng: Rng,
+) -> Iterator[bytes]:
+    alg, enc = _content_cipher(spec, cek, rng)
+    yield _frame(spec, alg, _ciphertext_length(spec, length), infos)
+    yield from _encrypt_pieces(spec, enc, pieces, length)
 
 
 def _spec_for(cipher: str) -> CipherSpec:
@@ -222,6 +258,26 @@ def encrypt(
     Recipients are named by IssuerAndSerialNumber. ``rng(n)`` supplies the CEK, IV/nonce
     and the ephemeral ECDH scalars (RSA padding randomness comes from the OS).
     """
+    return b"".join(
+        encrypt_stream(
+            [content], len(content), recipients, cipher=cipher, rsa_padding=rsa_padding, rng=rng
+        )
+    )
+
+
+def encrypt_stream(
+    pieces: Iterable[bytes | memoryview],
+    length: int,
+    recipients: Sequence[x509.Certificate],
+    *,
+    cipher: EncryptCipher = "aes256-cbc",
+    rsa_padding: Literal["oaep", "pkcs1v15", "auto"] = "auto",
+    rng: Rng,
+) -> Iterator[bytes]:
+    """:func:`encrypt` of content that arrives in ``pieces`` (``length`` octets in all,
+    known in advance, so the DER stays definite-length): the ContentInfo in pieces. Every
+    check and the RecipientInfos happen before this returns; content that turns out
+    longer or shorter than ``length`` raises UsageError before the last piece."""
     spec = _spec_for(cipher)
     if rsa_padding not in ("oaep", "pkcs1v15", "auto"):
         raise UsageError(f"unsupported rsa_padding {rsa_padding!r}")
@@ -240,7 +296,7 @@ def encrypt(
             infos.append(kari_for(cert, cek, rng=rng))
         else:
             raise UsageError(f"cannot encrypt to a {type(pub).__name__} certificate")
-    return _envelope(spec, cek, content, infos, rng)
+    return _envelope_pieces(spec, cek, pieces, length, infos, rng)
 
 
 def encrypt_password(

@@ -37,8 +37,10 @@ from client.errors import UsageError
 
 __all__ = [
     "SMIME_CAPABILITIES",
+    "micalg",
     "parse_capabilities",
     "sign",
+    "signing_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,12 +179,15 @@ def sign(
     include_capabilities: bool = True,
     encryption_cert: x509.Certificate | None = None,
     rsa_padding: Literal["pkcs1v15", "pss"] = "pkcs1v15",
+    content_digest: bytes | None = None,
 ) -> bytes:
     """Sign ``content``; return a DER ContentInfo holding SignedData.
 
     ``detached=True`` leaves the content out (for multipart/signed). ``encryption_cert``
     adds an SMIMEEncryptionKeyPreference naming that certificate (and includes it).
-    Ed25519 keys always use SHA-512 (RFC 8419).
+    Ed25519 keys always use SHA-512 (RFC 8419). For a detached signature of content that
+    was hashed as it streamed past, pass its ``content_digest`` (made with the hash
+    :func:`signing_digest` names) and ``content=b""``.
     """
     if digest not in ("sha256", "sha384", "sha512"):
         raise UsageError(f"unsupported digest {digest!r}")
@@ -192,15 +197,19 @@ def sign(
         signer_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     ):
         raise UsageError("signer_key must be an RSA, EC or Ed25519 private key")
-    if isinstance(signer_key, ed25519.Ed25519PrivateKey):
-        digest = "sha512"
+    digest = signing_digest(signer_key, digest)
     if not _same_public_key(signer_cert.public_key(), signer_key):
         raise UsageError("signer_key does not belong to signer_cert")
 
     hash_alg = hash_for_name(digest)
-    h = hashes.Hash(hash_alg)
-    h.update(content)
-    message_digest = h.finalize()
+    if content_digest is not None:
+        if not detached or content or len(content_digest) != hash_alg.digest_size:
+            raise UsageError("content_digest is for detached signatures of streamed content")
+        message_digest = content_digest
+    else:
+        h = hashes.Hash(hash_alg)
+        h.update(content)
+        message_digest = h.finalize()
 
     attrs: list[dict[str, object]] = [
         {"type": "content_type", "values": ["data"]},
@@ -281,6 +290,18 @@ def sign(
     )
     out: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
     return out
+
+
+def signing_digest(
+    signer_key: SigningKey, digest: Literal["sha256", "sha384", "sha512"] = "sha256"
+) -> Literal["sha256", "sha384", "sha512"]:
+    """The digest :func:`sign` will use with ``signer_key`` (Ed25519: always SHA-512)."""
+    return "sha512" if isinstance(signer_key, ed25519.Ed25519PrivateKey) else digest
+
+
+def micalg(digest: str) -> str:
+    """The multipart/signed ``micalg`` value for a digest name (RFC 8551 3.5.3.2)."""
+    return {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512"}[digest]
 
 
 def _same_public_key(pub: object, key: SigningKey) -> bool:

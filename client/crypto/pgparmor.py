@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 import pysequoia
 
 from client.errors import MalformedMessage, UsageError
+from client.mime.raw import regroup
 
 __all__ = ["ARMOR_KINDS", "armor_chunks", "crc24", "dearmor", "enarmor", "is_armored"]
 
@@ -243,7 +244,7 @@ def armor_chunks(
     total = 0
     shifts: dict[int, int] = {}
     yield f"-----BEGIN PGP {kind}-----{eol.decode()}{eol.decode()}".encode("ascii")
-    for step in _regroup(pieces, _ARMOR_STEP):
+    for step in regroup(pieces, _ARMOR_STEP):
         text = pysequoia.armor(step, sq_kind).encode("ascii")
         body_at = text.index(b"\n\n") + 2
         crc_at = text.rindex(b"\n=", 0, len(text) - 2)
@@ -261,21 +262,3 @@ def armor_chunks(
     crc = state ^ _gf2_mulmod(_CRC24_INIT, _x_pow_mod(8 * total))
     footer = b"=" + base64.b64encode(crc.to_bytes(3, "big")) + eol
     yield footer + f"-----END PGP {kind}-----".encode("ascii") + eol
-
-
-def _regroup(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Re-cut a stream of pieces into ``size``-octet steps (the last may be shorter)."""
-    buf = bytearray()
-    for piece in pieces:
-        view = memoryview(piece)
-        if not buf and len(view) >= size:
-            whole = len(view) - len(view) % size
-            for start in range(0, whole, size):
-                yield bytes(view[start : start + size])
-            view = view[whole:]
-        buf += view
-        while len(buf) >= size:
-            yield bytes(buf[:size])
-            del buf[:size]
-    if buf:
-        yield bytes(buf)

@@ -21,7 +21,7 @@ import bz2
 import hashlib
 import hmac
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -219,6 +219,19 @@ def seipd_v1_chunks(
 ) -> Iterator[bytes]:
     """The SEIPDv1 body in ~1 MiB pieces: one pass hashes (MDC) and encrypts (CFB) each
     step of ``plaintext``, so no full-size prefixed copy or ciphertext is ever built."""
+    view = memoryview(plaintext)
+    steps = (view[start : start + _STEP] for start in range(0, len(view), _STEP))
+    return seipd_v1_stream(steps, cipher, session_key, rng)
+
+
+def seipd_v1_stream(
+    pieces: Iterable[bytes | memoryview],
+    cipher: int,
+    session_key: bytes,
+    rng: Callable[[int], bytes],
+) -> Iterator[bytes]:
+    """The SEIPDv1 body of the concatenated ``pieces``, one output piece per input piece
+    (plus the first and last): for plaintext that arrives as a stream."""
     info = cipher_info(cipher)
     prefix = rng(info.block_size)
     if len(prefix) != info.block_size:
@@ -228,9 +241,7 @@ def seipd_v1_chunks(
     head = prefix + prefix[-2:]
     mdc.update(head)
     yield b"\x01" + enc.update(head)
-    view = memoryview(plaintext)
-    for start in range(0, len(view), _STEP):
-        piece = view[start : start + _STEP]
+    for piece in pieces:
         mdc.update(piece)
         yield enc.update(piece)
     mdc.update(b"\xd3\x14")

@@ -8,9 +8,11 @@ unlocked on demand with :meth:`SecretKey.unlock` (S2K usage 0, and 254/255 with 
 returns an :class:`UnlockedKey` holding a ``cryptography`` private key object (or
 integers for ElGamal), ready for the session-key layer.
 
-Only algorithms that can decrypt are turned into private keys: RSA, ElGamal, ECDH
-(Curve25519 legacy, NIST P-256/384/521, brainpool) and X25519/X448. Other key packets
-(signing keys, unknown algorithms, GnuPG stubs) are kept as public keys or skipped.
+:func:`load_secret_keys` turns the algorithms that can decrypt into private keys: RSA,
+ElGamal, ECDH (Curve25519 legacy, NIST P-256/384/521, brainpool) and X25519/X448.
+:func:`load_signing_key` unlocks one named key for streaming signatures (RSA, EdDSA
+legacy on Ed25519, Ed25519, ECDSA). Other key packets (unknown algorithms, GnuPG stubs)
+are kept as public keys or skipped.
 
 Curve25519 (legacy ECDH) stores the secret scalar as an MPI, i.e. big-endian, while
 X25519 wants the native little-endian octets: we left-pad to 32 octets and reverse,
@@ -28,8 +30,9 @@ from enum import IntEnum
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from client.crypto.pgpalgos import (
     AEAD_NONCE_SIZES,
@@ -58,6 +61,7 @@ __all__ = [
     "UnlockedKey",
     "load_public_keys",
     "load_secret_keys",
+    "load_signing_key",
     "parse_public_key",
     "parse_secret_key",
 ]
@@ -83,6 +87,7 @@ ENCRYPTION_ALGOS = frozenset(
     {PubAlgo.RSA, PubAlgo.RSA_ENCRYPT, PubAlgo.ELGAMAL, PubAlgo.ECDH, PubAlgo.X25519, PubAlgo.X448}
 )
 CURVE25519_OID = bytes.fromhex("2b060104019755010501")
+ED25519_LEGACY_OID = bytes.fromhex("2b06010401da470f01")
 
 #: ECDH curve OID -> (name, cryptography curve or None for Curve25519, coordinate size)
 CURVES: dict[bytes, tuple[str, ec.EllipticCurve | None, int]] = {
@@ -137,6 +142,7 @@ class PublicKey:
 PrivateKey = (
     rsa.RSAPrivateKey
     | ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
     | x25519.X25519PrivateKey
     | x448.X448PrivateKey
     | tuple[int, int, int]  # ElGamal (p, g, x)
@@ -351,9 +357,38 @@ def _private_from_material(public: PublicKey, r: Reader) -> PrivateKey:
         return ec.derive_private_key(_int(scalar), ec_curve)
     if algo == PubAlgo.X25519:
         return x25519.X25519PrivateKey.from_private_bytes(r.take(32))
+    if algo in (PubAlgo.EDDSA_LEGACY, PubAlgo.ED25519):
+        return _ed25519_private(public, r)
+    if algo == PubAlgo.ECDSA:
+        curve = CURVES.get(public.curve_oid)
+        if curve is None or curve[1] is None:
+            raise UnsupportedMessage("unsupported ECDSA curve")
+        signing = ec.derive_private_key(_int(r.mpi()), curve[1])
+        point = signing.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        if point != public.fields[0]:
+            raise ValueError("ECDSA secret does not match")
+        return signing
     if algo == PubAlgo.X448:
         return x448.X448PrivateKey.from_private_bytes(r.take(56))
     raise UnsupportedMessage(f"no decryption with public key algorithm {algo}")
+
+
+def _ed25519_private(public: PublicKey, r: Reader) -> ed25519.Ed25519PrivateKey:
+    """EdDSA legacy keeps the 32-octet seed as an MPI (big-endian as stored, so only
+    leading zeros were dropped) and the public point as 0x40 || A; Ed25519 keeps both raw."""
+    if public.algo == PubAlgo.EDDSA_LEGACY:
+        if public.curve_oid != ED25519_LEGACY_OID:
+            raise UnsupportedMessage("unsupported EdDSA curve")
+        seed, point = r.mpi(), public.fields[0]
+        if len(seed) > 32 or point[:1] != b"\x40":
+            raise ValueError("malformed Ed25519 key")
+        seed, point = seed.rjust(32, b"\0"), point[1:]
+    else:
+        seed, point = r.take(32), public.fields[0]
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    if key.public_key().public_bytes_raw() != point:
+        raise ValueError("Ed25519 secret does not match")
+    return key
 
 
 _KEY_TAGS = {Tag.SECRET_KEY, Tag.SECRET_SUBKEY}
@@ -383,6 +418,24 @@ def load_secret_keys(tsks: Iterable[bytes]) -> list[SecretKey]:
             if key.public.can_encrypt:
                 out.append(key)
     return out
+
+
+def load_signing_key(tsk: bytes, fingerprint: bytes, passphrase: bytes | None) -> UnlockedKey:
+    """The unlocked secret key packet of ``tsk`` whose fingerprint is ``fingerprint``.
+
+    ``UnsupportedMessage`` when the key is absent, a stub, or of an algorithm we cannot
+    sign with (the caller then lets pysequoia sign in memory).
+    """
+    for packet in _packets_of(tsk):
+        if packet.tag not in _KEY_TAGS:
+            continue
+        try:
+            key = parse_secret_key(packet.body, packet.tag)
+        except MalformedMessage as exc:
+            raise InvalidKeyMaterial("a secret key packet is damaged") from exc
+        if key.public.fingerprint == fingerprint:
+            return key.unlock(passphrase)
+    raise UnsupportedMessage("the signing key's secret material is not in the key")
 
 
 def load_public_keys(certs: Sequence[bytes] | bytes) -> list[PublicKey]:

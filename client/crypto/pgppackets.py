@@ -17,6 +17,7 @@ cover packet headers, so this is safe for verification).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -32,6 +33,7 @@ __all__ = [
     "packet_header",
     "packet_tags",
     "parse_packets",
+    "partial_packet",
     "serialize_packet",
 ]
 
@@ -233,6 +235,30 @@ def packet_header(tag: int, length: int) -> bytes:
     if not 0 < tag < 64:
         raise ValueError(f"invalid packet tag {tag}")
     return bytes([0xC0 | tag]) + encode_new_length(length)
+
+
+#: Partial body pieces are 2**PARTIAL_EXP octets (1 MiB): a power of two, at least 512.
+PARTIAL_EXP = 20
+
+
+def partial_packet(tag: int, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """A packet whose body is the concatenation of ``pieces``, of a length not known in
+    advance: partial body lengths of 1 MiB, then a definite length for the rest (RFC 9580
+    4.2.1.4). Memory stays at about one piece."""
+    if tag not in _PARTIAL_OK:
+        raise ValueError(f"packet tag {tag} may not have partial lengths")
+    size = 1 << PARTIAL_EXP
+    buf = bytearray()
+    first = True
+    for piece in pieces:
+        buf += piece
+        while len(buf) > size:  # strictly more: the final part must stay definite
+            head = bytes([0xC0 | tag]) if first else b""
+            yield head + bytes([224 + PARTIAL_EXP]) + bytes(buf[:size])
+            del buf[:size]
+            first = False
+    head = bytes([0xC0 | tag]) if first else b""
+    yield head + encode_new_length(len(buf)) + bytes(buf)
 
 
 def packet_tags(data: bytes, *, max_packets: int = MAX_PACKETS) -> list[int]:

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from client.crypto.pgpalgos import cipher_by_name
+from client.crypto.pgpalgos import CipherInfo, cipher_by_name
 from client.crypto.pgparmor import dearmor, enarmor
 from client.crypto.pgpdata import (
     DataResult,
@@ -43,6 +43,7 @@ from client.crypto.pgpdata import (
     decrypt_data_packet,
     seipd_v1_chunks,
     seipd_v1_length,
+    seipd_v1_stream,
 )
 from client.crypto.pgpkeys import SecretKey, UnlockedKey, load_secret_keys
 from client.crypto.pgppackets import (
@@ -52,6 +53,7 @@ from client.crypto.pgppackets import (
     packet_header,
     packet_tags,
     parse_packets,
+    partial_packet,
     serialize_packet,
 )
 from client.crypto.pgprecipients import all_encryption_subkeys
@@ -87,6 +89,7 @@ __all__ = [
     "enarmor",
     "encrypt",
     "encrypt_chunks",
+    "encrypt_stream",
     "literal_packet",
     "parse_literal",
 ]
@@ -456,6 +459,39 @@ def encrypt_chunks(
     """:func:`encrypt`, as pieces of at most ~1 MiB (feed them to
     :func:`~client.crypto.pgparmor.armor_chunks` or a file). Every check and the
     session-key packets happen before the first piece is returned."""
+    _check_inner(inner_packets)
+    info, session_key, head = _session_head(recipients, passwords, cipher, rng, now)
+    head.append(packet_header(Tag.SEIPD, seipd_v1_length(len(inner_packets), info.algo_id)))
+    body = seipd_v1_chunks(inner_packets, info.algo_id, session_key, rng)
+    return _chain(b"".join(head), body)
+
+
+def encrypt_stream(
+    inner_pieces: Iterable[bytes],
+    *,
+    recipients: Sequence[bytes] = (),
+    passwords: Sequence[bytes] = (),
+    cipher: str = "AES-256",
+    rng: Callable[[int], bytes] = os.urandom,
+    now: datetime | None = None,
+) -> Iterator[bytes]:
+    """:func:`encrypt` of an inner packet stream that arrives in pieces and whose length
+    is not known in advance (the SEIPD packet gets partial body lengths). The caller
+    vouches that the pieces form literal/compressed/signature packets. Every check and
+    the session-key packets happen before this returns."""
+    info, session_key, head = _session_head(recipients, passwords, cipher, rng, now)
+    body = partial_packet(Tag.SEIPD, seipd_v1_stream(inner_pieces, info.algo_id, session_key, rng))
+    return _chain(b"".join(head), body)
+
+
+def _session_head(
+    recipients: Sequence[bytes],
+    passwords: Sequence[bytes],
+    cipher: str,
+    rng: Callable[[int], bytes],
+    now: datetime | None,
+) -> tuple[CipherInfo, bytes, list[bytes]]:
+    """Checks, the session key and its PKESK/SKESK packets."""
     if isinstance(recipients, bytes) or isinstance(passwords, bytes | str):
         raise UsageError("recipients and passwords are sequences of bytes")
     if not recipients and not passwords:
@@ -463,7 +499,6 @@ def encrypt_chunks(
     info = cipher_by_name(cipher)
     if info.name not in _WRITE_CIPHERS:
         raise UsageError(f"Sealmail writes only {sorted(_WRITE_CIPHERS)}, not {cipher}")
-    _check_inner(inner_packets)
     session_key = rng(info.key_size)
     if len(session_key) != info.key_size:
         raise UsageError("rng returned the wrong number of octets")
@@ -475,9 +510,7 @@ def encrypt_chunks(
         serialize_packet(Tag.SKESK, build_skesk_v4(pw, info.algo_id, session_key, rng))
         for pw in passwords
     ]
-    head.append(packet_header(Tag.SEIPD, seipd_v1_length(len(inner_packets), info.algo_id)))
-    body = seipd_v1_chunks(inner_packets, info.algo_id, session_key, rng)
-    return _chain(b"".join(head), body)
+    return info, session_key, head
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -423,7 +423,8 @@ def _protect_smime(
             detached=True,
             now=now,
         )
-        content = compose.wrap_smime_signed(content, sig, "sha-256", rng)
+        micalg = cms.micalg(cms.signing_digest(ident.private_key))
+        content = compose.wrap_smime_signed(content, sig, micalg, rng)
     if not encrypt:
         return ProtectResult(compose.assemble(prepared.outer, content), "smime", None, True, ())
     certs: list[x509.Certificate] = []

@@ -25,7 +25,7 @@ import email.message
 import email.policy
 import quopri
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -35,20 +35,30 @@ from client.errors import MalformedMessage, MessageTooLarge, TooManyRecipients, 
 from client.mime.headers import OBSCURED_SUBJECT, PROTECTED, hp_outer_fields, is_content_header
 from client.mime.raw import (
     MAX_DEPTH,
+    MAX_PARTS,
     b64_lines,
     b64_pieces,
+    b64_stream,
     decoded_payload,
     parse_entity,
     split_multipart,
     to_crlf,
 )
+from client.mime.stream import SevenBitCheck, part_spans, span_pieces
 
 __all__ = [
+    "BodyPlan",
     "Prepared",
     "assemble",
+    "emit_body",
+    "pgp_encrypted_frame",
     "pgp_encrypted_message",
+    "plan_body",
     "prepare",
+    "prepare_head",
     "smime_enveloped_message",
+    "smime_enveloped_stream",
+    "smime_signed_frame",
     "wrap_pgp_encrypted",
     "wrap_pgp_signed",
     "wrap_smime_enveloped",
@@ -234,6 +244,170 @@ def prepare(
         split = len(canonical)
         canonical += b"\r\n\r\n"
     header_block, body = canonical[:split], memoryview(canonical)[split + 4 :]
+    head = _parse_head(header_block, now, rng)
+    entity = _to_7bit(b"".join([head.content_block, b"\r\n\r\n", body]))
+    body.release()
+    split = entity.find(b"\r\n\r\n")
+    outer, inner_head = _finish_head(head, entity[: split + 4], encrypt, header_protection)
+    entity_body = memoryview(entity)[split + 4 :]  # copied once, into the result
+    return Prepared(
+        outer=outer,
+        inner=b"".join([inner_head, entity_body]),
+        sender=head.sender,
+        recipients=head.recipients,
+    )
+
+
+def prepare_head(
+    header_block: bytes,
+    *,
+    encrypt: bool,
+    header_protection: bool = True,
+    now: datetime,
+    rng: Rng,
+) -> tuple[Prepared, bytes]:
+    """:func:`prepare` for a message whose body streams past (see :func:`plan_body`).
+
+    ``header_block`` is the canonical (CRLF) header section without the blank line. The
+    result's ``inner`` is the inner entity's header block *and* the blank line; the inner
+    entity is ``inner`` followed by the body :func:`plan_body` describes. Also returned:
+    the message's own Content-* fields, which :func:`plan_body` needs.
+    """
+    head = _parse_head(header_block, now, rng)
+    outer, inner_head = _finish_head(
+        head, head.content_block + b"\r\n\r\n", encrypt, header_protection
+    )
+    return Prepared(outer, inner_head, head.sender, head.recipients), head.content_block
+
+
+#: Body parts up to this size are re-encoded in memory when they are not 7-bit safe; a
+#: larger part must already be safe for the message to stream.
+SMALL_PART = 4 << 20
+#: At most this much re-encoded part data is held between the passes.
+MAX_REENCODED = 16 << 20
+
+
+@dataclass(frozen=True)
+class BodyPlan:
+    """The inner body as pieces: literal octets, or (start, end) spans of the canonical
+    body, in order; ``length`` is their total."""
+
+    segments: tuple[bytes | tuple[int, int], ...]
+    length: int
+
+
+def plan_body(content_block: bytes, body: Callable[[], Iterable[bytes]]) -> BodyPlan | None:
+    """What :func:`prepare` (through :func:`_to_7bit`) makes of a canonical body that
+    ``body()`` yields in pieces (twice), holding only small parts in memory; None when it
+    cannot be done that way (the caller then uses :func:`prepare`).
+
+    A single-part body must be 7-bit safe as a whole. In a multipart body every part of up
+    to :data:`SMALL_PART` octets goes through :func:`_to_7bit` exactly as in memory, and
+    every larger part must be 7-bit safe as a whole (then :func:`_to_7bit` leaves it as it
+    is). If any part changes, the multipart is rebuilt as :func:`_to_7bit` rebuilds it
+    (preamble and epilogue dropped).
+    """
+    try:
+        top = parse_entity(content_block + b"\r\n\r\n", canonical=True)
+    except MalformedMessage:
+        return None
+    if not top.content_type.startswith("multipart/"):
+        check = SevenBitCheck()
+        for piece in body():
+            check.update(piece)
+            if not check.safe:
+                return None
+        return BodyPlan(((0, check.length),), check.length) if content_block.isascii() else None
+    boundary = top.param("boundary") or ""
+    spans = part_spans(body(), boundary, max_parts=MAX_PARTS) if 0 < len(boundary) <= 200 else None
+    if spans is None:
+        return None
+    new: dict[int, bytes] = {}
+    checks: dict[int, SevenBitCheck] = {}
+    small = {k for k, (a, b) in enumerate(spans) if b - a <= SMALL_PART}
+    done: set[int] = set()
+    held, current = bytearray(), -1
+
+    def finish(k: int, data: bytes) -> None:
+        done.add(k)
+        out = _to_7bit(data, 1)
+        if out != data:
+            new[k] = out
+            if sum(map(len, new.values())) > MAX_REENCODED:
+                raise _NotStreamable
+
+    total = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal total
+        for piece in body():
+            total += len(piece)
+            yield piece
+
+    pieces = counted()
+    try:
+        for k, chunk in span_pieces(pieces, spans):
+            if k != current and current in small:
+                finish(current, bytes(held))
+                held.clear()
+            current = k
+            if k in small:
+                held += chunk
+            else:
+                check = checks.setdefault(k, SevenBitCheck())
+                check.update(chunk)
+                if not check.safe:
+                    return None
+        if current in small:
+            finish(current, bytes(held))
+        for k in sorted(small - done):
+            finish(k, b"")  # empty parts yield no octets
+    except _NotStreamable:
+        return None
+    for _ in pieces:  # the rest (an epilogue) counts towards the length
+        pass
+    if not new:
+        return BodyPlan(((0, total),), total)
+    dash = b"--" + boundary.encode("ascii", "replace")
+    segments: list[bytes | tuple[int, int]] = []
+    for k, (a, b) in enumerate(spans):
+        segments += [dash + b"\r\n", new.get(k, (a, max(a, b))), b"\r\n"]
+    segments.append(dash + b"--\r\n")
+    return BodyPlan(
+        tuple(segments), sum(len(s) if isinstance(s, bytes) else s[1] - s[0] for s in segments)
+    )
+
+
+class _NotStreamable(Exception):
+    pass
+
+
+def emit_body(plan: BodyPlan, body: Iterable[bytes]) -> Iterator[bytes]:
+    """The inner body :func:`plan_body` planned, from a fresh pass over the body."""
+    spans = [s for s in plan.segments if isinstance(s, tuple)]
+    found = span_pieces(body, spans)
+    pending = next(found, None)
+    k = 0
+    for segment in plan.segments:
+        if isinstance(segment, bytes):
+            yield segment
+            continue
+        while pending is not None and pending[0] == k:
+            yield pending[1]
+            pending = next(found, None)
+        k += 1
+
+
+@dataclass(frozen=True)
+class _Head:
+    msg: email.message.Message
+    sender: str | None
+    recipients: tuple[str, ...]
+    message_fields: list[tuple[str, str]]
+    content_block: bytes  # the message's own Content-* fields (raw, CRLF-joined)
+
+
+def _parse_head(header_block: bytes, now: datetime, rng: Rng) -> _Head:
     _check_recipient_count(header_block)
     try:
         msg = BytesHeaderParser(policy=email.policy.default).parsebytes(header_block + b"\r\n\r\n")
@@ -263,12 +437,16 @@ def prepare(
     ]
     if not any(_field_name(f) == "content-type" for f in content):
         content.insert(0, b"Content-Type: text/plain; charset=us-ascii")
-    entity = _to_7bit(b"".join([b"\r\n".join(content), b"\r\n\r\n", body]))
-    body.release()
-    split = entity.find(b"\r\n\r\n")
-    inner = BytesHeaderParser(policy=email.policy.default).parsebytes(entity[: split + 4])
-    entity_body = memoryview(entity)[split + 4 :]  # copied once, into the result
+    return _Head(msg, sender, recipients, message_fields, b"\r\n".join(content))
 
+
+def _finish_head(
+    head: _Head, entity_head: bytes, encrypt: bool, header_protection: bool
+) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """The outer fields, and the inner root's header block (with the blank line) made
+    from the entity's own header block ``entity_head`` (ending in the blank line)."""
+    inner = BytesHeaderParser(policy=email.policy.default).parsebytes(entity_head)
+    message_fields = head.message_fields
     outer: list[tuple[str, str]] = []
     for name, value in message_fields:
         if encrypt and header_protection and name.lower() == "subject":
@@ -276,12 +454,18 @@ def prepare(
         else:
             outer.append((name, value))
     if header_protection:
-        if encrypt and msg.get("Subject") is None:
+        if encrypt and head.msg.get("Subject") is None:
             outer.append(("Subject", OBSCURED_SUBJECT))
         protected = {p.lower() for p in PROTECTED}
         for name, value in message_fields:
             if name.lower() in protected:
-                inner[name] = value
+                try:
+                    inner[name] = value
+                except ValueError as exc:  # a second From, Subject, Date...
+                    raise MalformedMessage(
+                        f"the message has more than one {name} field",
+                        hint="Remove the extra header field, then protect the message again.",
+                    ) from exc
         inner.set_param("hp", "cipher" if encrypt else "clear")
         if encrypt:
             shown = email.message_from_bytes(b"", policy=email.policy.default)
@@ -289,16 +473,11 @@ def prepare(
                 shown[name] = value
             for field in hp_outer_fields(shown):
                 inner["HP-Outer"] = field
-    head = b"".join(
+    folded = b"".join(
         _POLICY.header_factory(n, str(v)).fold(policy=_POLICY).encode("ascii")
         for n, v in inner.items()
     )
-    return Prepared(
-        outer=tuple(outer),
-        inner=b"".join([head, b"\r\n", entity_body]),
-        sender=sender,
-        recipients=recipients,
-    )
+    return tuple(outer), folded + b"\r\n"
 
 
 def _b64_lines(data: bytes) -> bytes:
@@ -361,6 +540,10 @@ def smime_enveloped_message(
 
 
 def _smime_enveloped_pieces(cms_der: bytes, *, authenticated: bool) -> list[bytes]:
+    return [_smime_enveloped_head(authenticated), *b64_pieces(cms_der)]
+
+
+def _smime_enveloped_head(authenticated: bool) -> bytes:
     smime_type = "authEnveloped-data" if authenticated else "enveloped-data"
     head = (
         f'Content-Type: application/pkcs7-mime; smime-type={smime_type};\r\n name="smime.p7m"\r\n'
@@ -368,7 +551,23 @@ def _smime_enveloped_pieces(cms_der: bytes, *, authenticated: bool) -> list[byte
         'Content-Disposition: attachment; filename="smime.p7m"\r\n'
         "Content-Description: S/MIME Encrypted Message\r\n\r\n"
     )
-    return [head.encode("ascii"), *b64_pieces(cms_der)]
+    return head.encode("ascii")
+
+
+def smime_enveloped_stream(
+    outer: tuple[tuple[str, str], ...], cms_der: Iterable[bytes], *, authenticated: bool
+) -> Iterator[bytes]:
+    """:func:`smime_enveloped_message` of a DER ContentInfo that arrives in pieces."""
+    yield _head(outer) + _smime_enveloped_head(authenticated)
+    yield from b64_stream(cms_der)
+
+
+def smime_signed_frame(signature_der: bytes, micalg: str, rng: Rng) -> tuple[bytes, bytes]:
+    """What goes before and after the signed entity in ``wrap_smime_signed`` (for an
+    entity that streams past)."""
+    entity = wrap_smime_signed(b"\x00", signature_der, micalg, rng)
+    at = entity.index(b"\r\n\x00\r\n") + 2  # the placeholder is the first part's body
+    return entity[:at], entity[at + 1 :]
 
 
 def wrap_pgp_encrypted(armored: bytes, rng: Rng) -> bytes:
@@ -402,11 +601,16 @@ def pgp_encrypted_message(
     pieces = list(armored_crlf)
     if not pieces or not pieces[0].startswith(b"-----BEGIN PGP MESSAGE-----\r\n"):
         raise UsageError("an armored OpenPGP message with CRLF line ends is expected")
-    last = pieces[-1].rstrip(b"\r\n")
+    before, after = pgp_encrypted_frame(outer, rng)
+    return b"".join([before, *pieces[:-1], pieces[-1].rstrip(b"\r\n"), after])
+
+
+def pgp_encrypted_frame(outer: tuple[tuple[str, str], ...], rng: Rng) -> tuple[bytes, bytes]:
+    """What goes before and after the armored block (its last line end dropped) in
+    ``assemble(outer, wrap_pgp_encrypted(armored, rng))``: for messages written as a stream."""
     entity = wrap_pgp_encrypted(b"\x00", rng)  # the frame around a one-octet placeholder
     at = entity.index(b"\r\n\r\n\x00\r\n") + 4
-    frame = [entity[:at], *pieces[:-1], last, entity[at + 1 :]]
-    return b"".join([_head(outer), *frame])
+    return _head(outer) + entity[:at], entity[at + 1 :]
 
 
 def _head(outer: tuple[tuple[str, str], ...]) -> bytes:

@@ -23,7 +23,7 @@ import email.policy
 import email.utils
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from client.errors import MalformedMessage, MessageTooLarge
 
@@ -34,6 +34,7 @@ __all__ = [
     "b64_decode_lenient",
     "b64_lines",
     "b64_pieces",
+    "b64_stream",
     "decode_text",
     "decoded_payload",
     "dot_stuff",
@@ -45,6 +46,7 @@ __all__ = [
     "parse_message",
     "parse_tree",
     "part_entities",
+    "regroup",
     "split_multipart",
     "to_crlf",
 ]
@@ -237,6 +239,31 @@ def b64_pieces(data: bytes, eol: bytes = b"\r\n") -> list[bytes]:
         lines.append(b"")
         blocks.append(eol.join(lines))
     return blocks
+
+
+def b64_stream(pieces: Iterable[bytes], eol: bytes = b"\r\n") -> Iterator[bytes]:
+    """:func:`b64_lines` of the concatenation of ``pieces``, in ~1 MiB pieces: the input is
+    re-cut into whole-line blocks, so the output is the same whatever the cuts."""
+    for block in regroup(pieces, _B64_BLOCK):
+        yield from b64_pieces(block, eol)
+
+
+def regroup(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut a stream of pieces into ``size``-octet steps (the last may be shorter)."""
+    buf = bytearray()
+    for piece in pieces:
+        view = memoryview(piece)
+        if not buf and len(view) >= size:
+            whole = len(view) - len(view) % size
+            for start in range(0, whole, size):
+                yield bytes(view[start : start + size])
+            view = view[whole:]
+        buf += view
+        while len(buf) >= size:
+            yield bytes(buf[:size])
+            del buf[:size]
+    if buf:
+        yield bytes(buf)
 
 
 def b64_decode_lenient(body: bytes) -> bytes:

@@ -255,3 +255,43 @@ def test_gpg_cleartext_signed_mail_verifies_and_shows_the_text(pair, tmp_path: P
     (tmp_path / "d.eml").write_bytes(msg.replace(b"Results attached.", b"Results attacked."))
     res = cli("message", "verify", str(tmp_path / "d.eml"), "--json")
     assert [s["status"] for s in json.loads(res.text)["signatures"]] == ["bad"]
+
+
+@pytest.mark.parametrize("algo", ["ed25519", "rsa3072", "nistp256"])
+def test_streamed_signature_from_a_gnupg_key_verifies_in_gpg(
+    cli: Cli, gpg: Gpg, tmp_path: Path, algo: str
+) -> None:
+    """`message encrypt --sign` of a file streams it, signing with Sealmail's own signature
+    code (client.crypto.pgpsign) for every key family, also with a passphrase-protected
+    key from GnuPG; gpg must verify it and get the exact inner entity prepare() builds."""
+    from datetime import UTC, datetime
+
+    from client.mime import compose
+
+    alice_gpg = Gpg()
+    try:
+        alice_fpr = alice_gpg.generate(f"Alice <{ALICE}>", algo, passphrase="alice pw")
+        (tmp_path / "alice-sec.asc").write_bytes(
+            alice_gpg.run("--export-secret-keys", "-a", ALICE, passphrase="alice pw").stdout
+        )
+    finally:
+        alice_gpg.close()
+    cli.ok("keys", "import", str(tmp_path / "alice-sec.asc"), "--passphrase-fd", "0",
+           input=b"alice pw")  # fmt: skip
+    gpg.generate(f"Bob <{BOB}>")
+    (tmp_path / "bob.asc").write_bytes(gpg.export(BOB))
+    cli.ok("keys", "import", str(tmp_path / "bob.asc"))
+    gpg.import_key(cli.ok("keys", "export", _fpr(cli, ALICE)).stdout)
+
+    attachment = os.urandom(3 << 20)  # several 1 MiB partial-length chunks
+    src = tmp_path / "in.eml"
+    src.write_bytes(make_message(ALICE, BOB, attachments=[("scan.pdf", attachment)]))
+    cli.ok("message", "encrypt", str(src), "--to", BOB, "--sign", "-o", str(tmp_path / "out.eml"))
+    res = gpg.run("--decrypt", input=extract_part((tmp_path / "out.eml").read_bytes(), 1))
+    assert res.returncode == 0, res.stderr
+    assert res.has("GOODMDC") and res.has("GOODSIG")
+    valid = [line.split() for line in res.status if line.split()[1:2] == ["VALIDSIG"]]
+    assert [v[2] for v in valid] == [alice_fpr]
+    now = datetime.now(UTC)
+    expected = compose.prepare(src.read_bytes(), encrypt=True, now=now, rng=os.urandom).inner
+    assert res.stdout == expected  # make_message sets Date and Message-ID: no rng is used

@@ -208,3 +208,37 @@ def test_20_mb_attachment_both_ways(cli: Cli, pki: Pki, tmp_path: Path) -> None:
     res = cli.ok("message", "decrypt", str(tmp_path / "enc.eml"), "-o", str(tmp_path / "d.eml"))
     assert res.returncode == 0
     assert body_of((tmp_path / "d.eml").read_bytes())[1] == [("ct.dcm", big)]
+
+
+@pytest.mark.parametrize("alice_type", ["rsa2048", "p256"])  # OpenSSL 3.0 cannot verify Ed25519 CMS
+def test_streamed_sign_encrypt_opens_in_openssl_to_the_in_memory_entity(
+    cli: Cli, pki: Pki, tmp_path: Path, alice_type: str
+) -> None:
+    """`message encrypt --method smime --sign` of a file streams it: one pass hashes the
+    inner entity for the detached signature, the next frames and encrypts it (DER with
+    definite lengths computed in advance). openssl must decrypt and verify it, and the
+    signed entity must be byte for byte the one compose.prepare() builds in memory."""
+    from datetime import UTC, datetime
+
+    from client.mime import compose
+
+    _setup(cli, pki, tmp_path, alice_type, "rsa2048")
+    src = tmp_path / "in.eml"
+    src.write_bytes(make_message(ALICE, BOB, attachments=[("scan.bin", os.urandom(3 << 20))]))
+    out = tmp_path / "out.eml"
+    cli.ok("message", "encrypt", str(src), "--to", BOB, "--method", "smime", "--sign",
+           "-o", str(out))  # fmt: skip
+    decrypted = openssl(
+        "cms", "-decrypt", "-in", str(out), "-recip", str(tmp_path / "bob.pem"),
+        "-inkey", str(tmp_path / "bob.key"),
+    )  # fmt: skip
+    (tmp_path / "signed.eml").write_bytes(decrypted)
+    assert b"micalg=sha-256" in decrypted.split(b"\r\n\r\n", 1)[0]
+    verified = openssl(
+        "cms", "-verify", "-in", str(tmp_path / "signed.eml"),
+        "-CAfile", str(tmp_path / "root.pem"), "-purpose", "smimesign",
+    )  # fmt: skip
+    expected = compose.prepare(src.read_bytes(), encrypt=True, now=datetime.now(UTC),
+                               rng=os.urandom).inner  # fmt: skip
+    # openssl hashed the CRLF form (our bytes) and writes the content in text mode
+    assert verified.replace(b"\r\n", b"\n") == expected.replace(b"\r\n", b"\n")

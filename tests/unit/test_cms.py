@@ -101,9 +101,12 @@ def test_public_surface() -> None:
             "describe_recipients",
             "encrypt",
             "encrypt_password",
+            "encrypt_stream",
             "extract_certificates",
+            "micalg",
             "parse_capabilities",
             "sign",
+            "signing_digest",
             "verify",
         ]
     )
