@@ -329,7 +329,7 @@ class _Parsed:
     cipher: CipherSpec
     iv: bytes
     tag_len: int
-    ciphertext: bytes
+    ciphertext: bytes | memoryview
     mac: bytes | None
     aad: bytes | None
 
@@ -453,7 +453,8 @@ def _parse(der: bytes) -> _Parsed:
         enc = eci["encrypted_content"]
         if isinstance(enc, core.Void):
             raise UnsupportedMessage("detached encrypted content is not supported")
-        ciphertext = der[split[1] : split[2]] if split else bytes(enc)
+        # a view of the message, not a copy (50 MB of ciphertext was sliced out whole)
+        ciphertext = memoryview(der)[split[1] : split[2]] if split else bytes(enc)
         mac: bytes | None = None
         aad: bytes | None = None
         if auth:
@@ -512,7 +513,7 @@ def _decrypt_content(p: _Parsed, cek: bytes) -> bytes | None:
                 dec.authenticate_additional_data(p.aad)
             out = dec.update(p.ciphertext) + dec.finalize()
             return out
-        out = ChaCha20Poly1305(cek).decrypt(p.iv, p.ciphertext + p.mac, p.aad)
+        out = ChaCha20Poly1305(cek).decrypt(p.iv, bytes(p.ciphertext) + p.mac, p.aad)
         return out
     except InvalidTag as exc:
         raise _TagFailed from exc
