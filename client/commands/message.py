@@ -22,29 +22,19 @@ EXIT_UNVERIFIED = 8
 
 
 def cmd_encrypt(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {
+        "to": args.to,
+        "sender": args.sender,
+        "method": args.method,
+        "sign": args.sign,
+        "now": now(),
+        "rng": os.urandom,
+    }
     if args.input != "-":  # a file can be read twice: stream it
-        pieces = session(args).message_encrypt_stream(
-            lambda: file_pieces(args.input),
-            to=args.to,
-            sender=args.sender,
-            method=args.method,
-            sign=args.sign,
-            now=now(),
-            rng=os.urandom,
-        )
+        pieces = session(args).message_encrypt_stream(lambda: file_pieces(args.input), **options)
         write_output(args.output, pieces)
         return 0
-    raw = read_input(args.input)
-    out = session(args).message_encrypt(
-        raw,
-        to=args.to,
-        sender=args.sender,
-        method=args.method,
-        sign=args.sign,
-        now=now(),
-        rng=os.urandom,
-    )
-    write_output(args.output, out)
+    write_output(args.output, session(args).message_encrypt(read_input(args.input), **options))
     return 0
 
 

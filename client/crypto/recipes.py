@@ -350,6 +350,38 @@ def protect(
     return _protect_smime(prepared, keys, recipients, sender, sign, encrypt, gcm, now, rng)
 
 
+def pgp_recipient_certs(
+    keys: KeyAccess, recipients: Sequence[str], sender: str | None, now: datetime
+) -> list[bytes]:
+    """Every recipient's OpenPGP certificate, and the sender's own (to read the sent copy)."""
+    certs: list[bytes] = []
+    for addr in recipients:
+        found = keys.pgp_encryption_certs(addr, now=now)
+        if not found:
+            raise NoKeyForRecipient(f"no valid OpenPGP key for {addr}")
+        certs.extend(found)
+    if sender:
+        certs.extend(keys.pgp_encryption_certs(sender, now=now))
+    return certs
+
+
+def smime_recipient_certs(
+    keys: KeyAccess, recipients: Sequence[str], sender: str | None, now: datetime
+) -> list[x509.Certificate]:
+    """Every recipient's S/MIME certificate, and the sender's own if there is one."""
+    certs: list[x509.Certificate] = []
+    for addr in recipients:
+        found = keys.smime_encryption_certs(addr, now=now)
+        if not found:
+            raise NoKeyForRecipient(f"no valid S/MIME certificate for {addr}")
+        certs.append(found[0])
+    if sender:
+        own = keys.smime_encryption_certs(sender, now=now)
+        if own and own[0] not in certs:
+            certs.append(own[0])
+    return certs
+
+
 def _protect_pgp(
     prepared: compose.Prepared,
     keys: KeyAccess,
@@ -366,14 +398,7 @@ def _protect_pgp(
         sig = pysequoia.sign(signer.signer(), prepared.inner, mode=pysequoia.SignatureMode.DETACHED)
         entity = compose.wrap_pgp_signed(prepared.inner, sig, _pgp_micalg(sig), rng)
         return ProtectResult(compose.assemble(prepared.outer, entity), "pgp", None, True, ())
-    certs: list[bytes] = []
-    for addr in recipients:
-        found = keys.pgp_encryption_certs(addr, now=now)
-        if not found:
-            raise NoKeyForRecipient(f"no valid OpenPGP key for {addr}")
-        certs.extend(found)
-    if sender:
-        certs.extend(keys.pgp_encryption_certs(sender, now=now))
+    certs = pgp_recipient_certs(keys, recipients, sender, now)
     if signer is not None:
         inner_packets = pysequoia.sign(
             signer.signer(), prepared.inner, mode=pysequoia.SignatureMode.INLINE, armor=False
@@ -427,16 +452,7 @@ def _protect_smime(
         content = compose.wrap_smime_signed(content, sig, micalg, rng)
     if not encrypt:
         return ProtectResult(compose.assemble(prepared.outer, content), "smime", None, True, ())
-    certs: list[x509.Certificate] = []
-    for addr in recipients:
-        found = keys.smime_encryption_certs(addr, now=now)
-        if not found:
-            raise NoKeyForRecipient(f"no valid S/MIME certificate for {addr}")
-        certs.append(found[0])
-    if sender:
-        own = keys.smime_encryption_certs(sender, now=now)
-        if own and own[0] not in certs:
-            certs.append(own[0])
+    certs = smime_recipient_certs(keys, recipients, sender, now)
     use_gcm = gcm if gcm is not None else all(keys.smime_supports_gcm(c) for c in certs)
     cipher: cms.EncryptCipher = "aes256-gcm" if use_gcm else "aes256-cbc"
     der = cms.encrypt(content, certs, cipher=cipher, rng=rng)

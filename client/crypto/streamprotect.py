@@ -40,14 +40,13 @@ from datetime import datetime
 from typing import Any
 
 import pysequoia
-from cryptography import x509
 
 from client.crypto import pgparmor, pgpsign, pgpstream
 from client.crypto.keys import KeyAccess
 from client.crypto.pgpkeys import load_signing_key
 from client.crypto.pgppackets import Tag, packet_header
-from client.crypto.recipes import _choose_method
-from client.errors import NoKeyForRecipient, UnsupportedMessage, UsageError
+from client.crypto.recipes import _choose_method, pgp_recipient_certs, smime_recipient_certs
+from client.errors import UnsupportedMessage, UsageError
 from client.mime import compose
 from client.mime.stream import crlf_pieces, split_header
 
@@ -102,7 +101,7 @@ def protect_stream(
     if _choose_method(keys, recipients, method, now) == "smime":
         return _smime(source, header_block, prepared, content_block, keys, recipients,
                       sender, sign, now, rng)  # fmt: skip
-    certs = _pgp_certs(keys, recipients, sender, now)
+    certs = pgp_recipient_certs(keys, recipients, sender, now)
     signer = _stream_signer(keys.pgp_signer(sender, now=now)) if sign and sender else None
     if sign and sender and signer is None:
         return None
@@ -146,7 +145,7 @@ def _smime(
     from client.crypto import cms  # S/MIME only: not on the PGP path
 
     ident = keys.smime_signer(sender, now=now) if sign and sender else None
-    certs = _smime_certs(keys, recipients, sender, now)
+    certs = smime_recipient_certs(keys, recipients, sender, now)
     use_gcm = all(keys.smime_supports_gcm(c) for c in certs)
     cipher: cms.EncryptCipher = "aes256-gcm" if use_gcm else "aes256-cbc"
     body = _Body(source, header_block, prepared.inner)
@@ -229,36 +228,6 @@ class _Body:
             pass
         if seen != self.length or self._sums[-1] != planned:
             raise _changed()
-
-
-def _pgp_certs(
-    keys: KeyAccess, recipients: Sequence[str], sender: str | None, now: datetime
-) -> list[bytes]:
-    certs: list[bytes] = []
-    for addr in recipients:
-        found = keys.pgp_encryption_certs(addr, now=now)
-        if not found:
-            raise NoKeyForRecipient(f"no valid OpenPGP key for {addr}")
-        certs.extend(found)
-    if sender:
-        certs.extend(keys.pgp_encryption_certs(sender, now=now))
-    return certs
-
-
-def _smime_certs(
-    keys: KeyAccess, recipients: Sequence[str], sender: str | None, now: datetime
-) -> list[x509.Certificate]:
-    certs: list[x509.Certificate] = []
-    for addr in recipients:
-        found = keys.smime_encryption_certs(addr, now=now)
-        if not found:
-            raise NoKeyForRecipient(f"no valid S/MIME certificate for {addr}")
-        certs.append(found[0])
-    if sender:
-        own = keys.smime_encryption_certs(sender, now=now)
-        if own and own[0] not in certs:
-            certs.append(own[0])
-    return certs
 
 
 def _stream_signer(secret: Any) -> pgpsign.StreamSigner | None:

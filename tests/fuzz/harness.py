@@ -10,8 +10,9 @@ overwrites with boundary values, truncations, deletions, duplicated slices, spli
 another seed, dictionary tokens (MIME/armor/DER/JSON fragments), repeated header lines,
 one huge header, N levels of nested multipart boundaries, deep JSON nesting and runs of a
 byte (inputs are cut at 4 MiB). Hypothesis's generation phase does the exploring (its
-choice-sequence mutator favours structurally "interesting" programs); this is
-mutation-based and seed-guided, not coverage-guided: no coverage feedback is collected.
+choice-sequence mutator favours structurally "interesting" programs); this engine is
+mutation-based and seed-guided and collects no coverage feedback. Its coverage-guided
+partner is :mod:`tests.fuzz.guided` (atheris/libFuzzer over the same targets and seeds).
 
 Every input runs under :class:`Guard`: a ``SIGALRM`` interval timer raises :class:`Hang`
 after ``time_limit`` seconds (Python code and most C loops that check signals), and
