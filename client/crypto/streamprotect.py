@@ -89,25 +89,27 @@ def protect_stream(
         return None
     header_block = split[0]
     del split  # the body is read by plan_body, in passes of its own
-    prepared, content_block = compose.prepare_head(
-        header_block, encrypt=True, header_protection=header_protection, now=now, rng=rng
-    )
-    sender = (sender or prepared.sender or "").lower() or None
+    head = compose.parse_head(header_block, now=now, rng=rng)
+    if head is None:
+        return None
+    sender = (sender or head.sender or "").lower() or None
     if sign and sender is None:
         raise UsageError("signing needs a sender address (--from or a From header)")
-    recipients = [a.lower() for a in encrypt_to] if encrypt_to else list(prepared.recipients)
+    recipients = [a.lower() for a in encrypt_to] if encrypt_to else list(head.recipients)
     if not recipients:
         raise UsageError("encryption needs at least one recipient")
     if _choose_method(keys, recipients, method, now) == "smime":
-        return _smime(source, header_block, prepared, content_block, keys, recipients,
-                      sender, sign, now, rng)  # fmt: skip
+        return _smime(source, header_block, head, keys, recipients, sender, sign,
+                      header_protection, now, rng)  # fmt: skip
     certs = pgp_recipient_certs(keys, recipients, sender, now)
     signer = _stream_signer(keys.pgp_signer(sender, now=now)) if sign and sender else None
     if sign and sender and signer is None:
         return None
-    body = _Body(source, header_block, prepared.inner)
-    if not body.plan(content_block):
+    body = _Body(source, header_block)
+    if not body.plan(head.content_block):
         return None
+    prepared = compose.finish_head(head, encrypt=True, header_protection=header_protection)
+    body.set_inner_head(prepared.inner)
 
     def inner_packets() -> Iterator[bytes]:
         if signer is not None:
@@ -131,12 +133,12 @@ def protect_stream(
 def _smime(
     source: Source,
     header_block: bytes,
-    prepared: compose.Prepared,
-    content_block: bytes,
+    head: compose.MessageHead,
     keys: KeyAccess,
     recipients: Sequence[str],
     sender: str | None,
     sign: bool,
+    header_protection: bool,
     now: datetime,
     rng: Rng,
 ) -> StreamedMessage | None:
@@ -148,9 +150,11 @@ def _smime(
     certs = smime_recipient_certs(keys, recipients, sender, now)
     use_gcm = all(keys.smime_supports_gcm(c) for c in certs)
     cipher: cms.EncryptCipher = "aes256-gcm" if use_gcm else "aes256-cbc"
-    body = _Body(source, header_block, prepared.inner)
-    if not body.plan(content_block):
+    body = _Body(source, header_block)
+    if not body.plan(head.content_block):
         return None
+    prepared = compose.finish_head(head, encrypt=True, header_protection=header_protection)
+    body.set_inner_head(prepared.inner)
     before = after = b""
     if ident is not None:
         digest = cms.signing_digest(ident.private_key)
@@ -182,8 +186,9 @@ class _Body:
     by anything else. After a full pass that found only CRLF line ends, later passes skip
     the line-end rewrite (the sums still catch a file that changed meanwhile)."""
 
-    def __init__(self, source: Source, header_block: bytes, inner_head: bytes) -> None:
-        self._source, self._header_block, self._head = source, header_block, inner_head
+    def __init__(self, source: Source, header_block: bytes) -> None:
+        self._source, self._header_block = source, header_block
+        self.inner_head = b""  # set once the body is planned (see compose.finish_head)
         self._sums: list[tuple[int, int]] = []
         self._canonical = False
         self._plan: compose.BodyPlan | None = None
@@ -203,6 +208,12 @@ class _Body:
 
         return _summed(again[1], self._sums, at_end)
 
+    def set_inner_head(self, inner_head: bytes) -> None:
+        """The inner entity's header block (with the blank line), once the body is planned."""
+        assert self._plan is not None
+        self.inner_head = inner_head
+        self.length = len(inner_head) + self._plan.length
+
     def plan(self, content_block: bytes) -> bool:
         """Plan the body (see compose.plan_body); False if it cannot stream."""
         self._plan = compose.plan_body(content_block, self._pass)
@@ -210,16 +221,15 @@ class _Body:
             return False
         if not self._sums:  # pragma: no cover - plan_body reads the body to its end once
             raise AssertionError("plan_body did not read the whole body")
-        self.length = len(self._head) + self._plan.length
         return True
 
     def inner(self) -> Iterator[bytes]:
         """The inner entity's pieces, from a fresh pass, checked against the plan."""
-        assert self._plan is not None
+        assert self._plan is not None and self.inner_head
         planned = self._sums[0]
         source_pieces = self._pass()
         seen = 0
-        for piece in _chain(self._head, compose.emit_body(self._plan, source_pieces)):
+        for piece in _chain(self.inner_head, compose.emit_body(self._plan, source_pieces)):
             seen += len(piece)
             if seen > self.length:
                 raise _changed()

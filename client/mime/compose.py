@@ -39,6 +39,7 @@ from client.mime.raw import (
     b64_lines,
     b64_pieces,
     b64_stream,
+    check_foldable,
     decoded_payload,
     parse_entity,
     split_multipart,
@@ -48,14 +49,16 @@ from client.mime.stream import SevenBitCheck, part_spans, span_pieces
 
 __all__ = [
     "BodyPlan",
+    "MessageHead",
     "Prepared",
     "assemble",
     "emit_body",
+    "finish_head",
+    "parse_head",
     "pgp_encrypted_frame",
     "pgp_encrypted_message",
     "plan_body",
     "prepare",
-    "prepare_head",
     "smime_enveloped_message",
     "smime_enveloped_stream",
     "smime_signed_frame",
@@ -198,12 +201,17 @@ def _to_7bit(entity: bytes, depth: int = 0) -> bytes:
         return b"".join([*pieces, delim, b"--\r\n"])
     if e.header_block.isascii() and _seven_bit_safe(e.body):
         return entity
+    # the email package refolds every header of the part it regenerates, also those of a
+    # message/rfc822 inside it: look at every Content-Type/-Disposition line of the part
+    check_foldable(entity)
     try:
         msg = email.message_from_bytes(entity, policy=email.policy.default)
-    except Exception as exc:
+        _make_7bit(msg)
+        return _serialize(msg)
+    except MalformedMessage:
+        raise
+    except Exception as exc:  # the email package on 8-bit junk (UnicodeError...)
         raise MalformedMessage("a part of the message could not be parsed") from exc
-    _make_7bit(msg)
-    return _serialize(msg)
 
 
 #: Addresses per message (To + Cc + Bcc): Postfix's default ``smtpd_recipient_limit``; the
@@ -258,26 +266,27 @@ def prepare(
     )
 
 
-def prepare_head(
-    header_block: bytes,
-    *,
-    encrypt: bool,
-    header_protection: bool = True,
-    now: datetime,
-    rng: Rng,
-) -> tuple[Prepared, bytes]:
-    """:func:`prepare` for a message whose body streams past (see :func:`plan_body`).
+def parse_head(header_block: bytes, *, now: datetime, rng: Rng) -> MessageHead | None:
+    """The first step of :func:`prepare` for a message whose body streams past.
 
-    ``header_block`` is the canonical (CRLF) header section without the blank line. The
-    result's ``inner`` is the inner entity's header block *and* the blank line; the inner
-    entity is ``inner`` followed by the body :func:`plan_body` describes. Also returned:
-    the message's own Content-* fields, which :func:`plan_body` needs.
+    ``header_block`` is the canonical (CRLF) header section without the blank line. Next,
+    :func:`plan_body` plans the body from ``content_block``; only if it can be streamed,
+    :func:`finish_head` makes the outer fields and the inner header block (the order of
+    :func:`prepare`, which settles the body before it rewrites header fields). None when
+    the message's own Content-* fields are not ASCII (:func:`prepare` rewrites them).
     """
     head = _parse_head(header_block, now, rng)
+    return head if head.content_block.isascii() else None
+
+
+def finish_head(head: MessageHead, *, encrypt: bool, header_protection: bool = True) -> Prepared:
+    """:func:`prepare`'s result for a streamed body: ``inner`` is the inner entity's header
+    block *and* the blank line; the inner entity is ``inner`` followed by the body
+    :func:`plan_body` planned."""
     outer, inner_head = _finish_head(
         head, head.content_block + b"\r\n\r\n", encrypt, header_protection
     )
-    return Prepared(outer, inner_head, head.sender, head.recipients), head.content_block
+    return Prepared(outer, inner_head, head.sender, head.recipients)
 
 
 #: Body parts up to this size are re-encoded in memory when they are not 7-bit safe; a
@@ -312,12 +321,18 @@ def plan_body(content_block: bytes, body: Callable[[], Iterable[bytes]]) -> Body
     except MalformedMessage:
         return None
     if not top.content_type.startswith("multipart/"):
+        # _to_7bit judges the entity's body: normally the streamed body alone, but fields
+        # without a proper header section are body to the parser too (top.body)
         check = SevenBitCheck()
+        check.update(top.body)
         for piece in body():
             check.update(piece)
             if not check.safe:
                 return None
-        return BodyPlan(((0, check.length),), check.length) if content_block.isascii() else None
+        if not (check.safe and top.header_block.isascii()):
+            return None
+        length = check.length - len(top.body)
+        return BodyPlan(((0, length),), length)
     boundary = top.param("boundary") or ""
     spans = part_spans(body(), boundary, max_parts=MAX_PARTS) if 0 < len(boundary) <= 200 else None
     if spans is None:
@@ -399,7 +414,7 @@ def emit_body(plan: BodyPlan, body: Iterable[bytes]) -> Iterator[bytes]:
 
 
 @dataclass(frozen=True)
-class _Head:
+class MessageHead:
     msg: email.message.Message
     sender: str | None
     recipients: tuple[str, ...]
@@ -407,8 +422,30 @@ class _Head:
     content_block: bytes  # the message's own Content-* fields (raw, CRLF-joined)
 
 
-def _parse_head(header_block: bytes, now: datetime, rng: Rng) -> _Head:
+#: What the email package raises on junk it parses lazily (a header's value is parsed
+#: when it is read); the differential protect fuzzer met AttributeError from its address
+#: parser, ValueError from set_param and OverflowError from a Date with a huge year. At
+#: the protect boundary all are MalformedMessage.
+_EMAIL_ERRORS = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    LookupError,
+    ArithmeticError,
+    RecursionError,
+)
+
+
+def _parse_head(header_block: bytes, now: datetime, rng: Rng) -> MessageHead:
     _check_recipient_count(header_block)
+    check_foldable(header_block)  # its Content-* fields are folded into the inner entity
+    try:
+        return _read_head(header_block, now, rng)
+    except _EMAIL_ERRORS as exc:  # UnicodeError is a ValueError
+        raise MalformedMessage("the message to protect has a header that cannot be read") from exc
+
+
+def _read_head(header_block: bytes, now: datetime, rng: Rng) -> MessageHead:
     try:
         msg = BytesHeaderParser(policy=email.policy.default).parsebytes(header_block + b"\r\n\r\n")
     except Exception as exc:
@@ -437,14 +474,32 @@ def _parse_head(header_block: bytes, now: datetime, rng: Rng) -> _Head:
     ]
     if not any(_field_name(f) == "content-type" for f in content):
         content.insert(0, b"Content-Type: text/plain; charset=us-ascii")
-    return _Head(msg, sender, recipients, message_fields, b"\r\n".join(content))
+    return MessageHead(msg, sender, recipients, message_fields, b"\r\n".join(content))
 
 
 def _finish_head(
-    head: _Head, entity_head: bytes, encrypt: bool, header_protection: bool
+    head: MessageHead, entity_head: bytes, encrypt: bool, header_protection: bool
 ) -> tuple[tuple[tuple[str, str], ...], bytes]:
     """The outer fields, and the inner root's header block (with the blank line) made
-    from the entity's own header block ``entity_head`` (ending in the blank line)."""
+    from the entity's own header block ``entity_head`` (ending in the blank line).
+
+    The email package refuses or chokes on some junk in fields it must rewrite (a CR in a
+    parameter, 8-bit octets it cannot encode): that is MalformedMessage, never its own
+    exception (found by the differential protect fuzzer)."""
+    try:
+        return _finish_head_fields(head, entity_head, encrypt, header_protection)
+    except MalformedMessage:
+        raise
+    except _EMAIL_ERRORS as exc:
+        raise MalformedMessage(
+            "a header field of the message holds characters that cannot be sent",
+            hint="Save the message again from your mail program, then protect it.",
+        ) from exc
+
+
+def _finish_head_fields(
+    head: MessageHead, entity_head: bytes, encrypt: bool, header_protection: bool
+) -> tuple[tuple[tuple[str, str], ...], bytes]:
     inner = BytesHeaderParser(policy=email.policy.default).parsebytes(entity_head)
     message_fields = head.message_fields
     outer: list[tuple[str, str]] = []
@@ -462,6 +517,8 @@ def _finish_head(
                 try:
                     inner[name] = value
                 except ValueError as exc:  # a second From, Subject, Date...
+                    if "at most" not in str(exc):
+                        raise
                     raise MalformedMessage(
                         f"the message has more than one {name} field",
                         hint="Remove the extra header field, then protect the message again.",

@@ -208,8 +208,9 @@ def part_spans(
             start = end
         begin = w.find(b"\r\n" + dash, after)
         pos = begin + 2 if begin >= 0 else -1
+    total = w.length()  # reads the stream to its end (the epilogue), so the pass is whole
     if start is not None and not closed:
-        spans.append((start, w.length()))
+        spans.append((start, total))
     return spans or None
 
 

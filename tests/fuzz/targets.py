@@ -362,6 +362,32 @@ def run_envelope(data: bytes) -> None:
     )
 
 
+def run_protect(data: bytes) -> None:
+    """Differential: the streaming protect path must build exactly the inner entity the
+    in-memory one builds, refuse alike, or hand the message over (None)."""
+    import random
+
+    from client.mime import compose
+    from tests.helpers.streaming import streamed_inner
+
+    def rng() -> Callable[[int], bytes]:
+        return random.Random(7).randbytes
+
+    sizes = [1 + data[-1] % 97, 4096] if data else [1]
+    try:
+        expected: bytes | None = compose.prepare(data, encrypt=True, now=NOW, rng=rng()).inner
+    except SealmailError:
+        expected = None
+    try:
+        got = streamed_inner(data, sizes, now=NOW, rng=rng())
+    except SealmailError:
+        if expected is not None:
+            raise AssertionError("streaming refused what prepare() protects") from None
+        return
+    if got is not None and got != expected:
+        raise AssertionError("streaming built another inner entity than prepare()")
+
+
 def run_policy(data: bytes) -> None:
     from client.policy.orgpolicy import parse_policy
 
@@ -385,5 +411,6 @@ TARGETS: dict[str, Target] = {
         Target("pgp", run_pgp, pgp_seeds),
         Target("envelope", run_envelope, envelope_seeds),
         Target("policy", run_policy, policy_seeds),
+        Target("protect", run_protect, mime_seeds),
     )
 }

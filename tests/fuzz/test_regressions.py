@@ -195,3 +195,44 @@ def test_envelope_detect_with_8bit_octets_in_a_base64_payload() -> None:
     assert decoded_payload(msg) == msg.get_payload(decode=True)
     stats = Stats("envelope-regression")
     assert run_one(TARGETS["envelope"].func, data, stats, time_limit=10.0) in ("ok", "refused")
+
+
+@pytest.mark.parametrize("kind", [b"text/plain", b"multipart/mixed"])
+@pytest.mark.parametrize("junk", [b"\xf3" * 30, b"\xf3" * 90, b"x" * 90])
+def test_protect_refuses_parameters_the_email_folder_cannot_fold(kind: bytes, junk: bytes) -> None:
+    """protect, 2026-11-23 guided run (seconds in): a Content-Type whose parameter name was
+    a run of 8-bit octets made the email package's RFC 2231 folder loop forever (in
+    prepare() and in the streaming path alike) or raise UnicodeEncodeError. Protection now
+    refuses such fields with MalformedMessage, at once."""
+    import random
+    from datetime import UTC, datetime
+
+    from client.mime import compose
+
+    data = (
+        b"From: a@example.org\r\nTo: b@example.net\r\nContent-Type: " + kind + b"; " + junk
+        + b'boundary="x"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nh\xc3\xa9llo\r\n--x--\r\n'
+    )  # fmt: skip
+    with pytest.raises(MalformedMessage):
+        compose.prepare(data, encrypt=True, now=datetime.now(UTC), rng=random.Random(1).randbytes)
+    stats = Stats("protect-regression")
+    assert run_one(TARGETS["protect"].func, data, stats, time_limit=10.0) in ("ok", "refused")
+
+
+PROTECT_FINDINGS = sorted((Path(__file__).parent / "regressions").glob("protect-*.bin"))
+
+
+@pytest.mark.parametrize("path", PROTECT_FINDINGS, ids=lambda p: p.name)
+def test_protect_findings_replay_cleanly(path: Path) -> None:
+    """Every input the guided protect run saved (docs/ATTACKS.md, findings 13-17): the
+    email folder's endless loop on a long parameter name, also inside a message/rfc822
+    part; a CR in a parameter value and the address parser's AttributeError, both leaking
+    out of prepare(); and two differences between the streaming path and prepare(). Each
+    now returns or is refused (MalformedMessage) at once, and both paths agree."""
+    stats = Stats("protect-regression")
+    outcome = run_one(TARGETS["protect"].func, path.read_bytes(), stats, time_limit=10.0)
+    assert outcome in ("ok", "refused"), stats.findings
+
+
+def test_protect_findings_are_saved() -> None:
+    assert len(PROTECT_FINDINGS) >= 8

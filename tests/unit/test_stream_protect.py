@@ -37,19 +37,12 @@ from client.errors import SealmailError, UsageError
 from client.mime import compose, raw, stream
 from keystore.openpgp import PgpSecretKey
 from tests.helpers.messages import make_message
+from tests.helpers.streaming import cut as _cut
+from tests.helpers.streaming import streamed_inner
 from tests.unit.test_render_leaves import trees
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-
-
-def _cut(data: bytes, sizes: Sequence[int]) -> list[bytes]:
-    out, i, k = [], 0, 0
-    while i < len(data):
-        n = sizes[k % len(sizes)]
-        out.append(data[i : i + n])
-        i, k = i + n, k + 1
-    return out
 
 
 def _lazy(data: bytes, n: int = 1 << 20) -> Iterator[bytes]:
@@ -119,23 +112,7 @@ def test_part_spans_equal_the_in_memory_splitter(soup: bytes, cuts: list[int]) -
 
 
 def _streamed_inner(data: bytes, cuts: Sequence[int]) -> bytes | None:
-    """The inner entity as the streaming path builds it (None: it would fall back)."""
-    split = stream.split_header(stream.crlf_pieces(_cut(data, cuts)), limit=8 << 20)
-    if split is None:
-        return None
-    prepared, content = compose.prepare_head(split[0], encrypt=True, now=NOW, rng=_rng())
-
-    def body() -> Iterator[bytes]:
-        again = stream.split_header(stream.crlf_pieces(_cut(data, cuts)), limit=8 << 20)
-        assert again is not None
-        return again[1]
-
-    plan = compose.plan_body(content, body)
-    if plan is None:
-        return None
-    inner = prepared.inner + b"".join(compose.emit_body(plan, body()))
-    assert len(inner) == len(prepared.inner) + plan.length
-    return inner
+    return streamed_inner(data, cuts, now=NOW, rng=_rng())
 
 
 def _same_as_in_memory(data: bytes, cuts: Sequence[int]) -> bool:
