@@ -236,3 +236,36 @@ def test_protect_findings_replay_cleanly(path: Path) -> None:
 
 def test_protect_findings_are_saved() -> None:
     assert len(PROTECT_FINDINGS) >= 8
+
+
+def test_protect_bounds_the_header_it_refolds() -> None:
+    """protect, mutation run (--seed 2411): a 4 MB message whose header held a huge
+    non-ASCII field kept the email package's encoded-word folder busy for 89 s (it grows
+    faster than linearly: 0.8 s for 64 KB). prepare() and the streaming path now refuse a
+    header section over 256 KiB, or one field over 128 KiB, with MessageTooLarge at once;
+    a 100 KB Subject and a message to 1,000 recipients with names are still protected."""
+    import random
+    from datetime import UTC, datetime
+
+    from client.mime import compose
+
+    def message(header: bytes) -> bytes:
+        return b"From: a@example.org\r\nTo: b@example.net\r\n" + header + b"\r\n\r\nhello\r\n"
+
+    def protect(data: bytes) -> bytes:
+        return compose.prepare(
+            data, encrypt=True, now=datetime.now(UTC), rng=random.Random(1).randbytes
+        ).inner
+
+    huge = message(b"Subject: " + "Grüße ".encode() * 200_000)  # 1.6 MB
+    with pytest.raises(MessageTooLarge):
+        protect(huge)
+    many = message(
+        b"Cc: " + ", ".join(f"Pätient {i} <p{i}@example.org>" for i in range(998)).encode()
+    )
+    assert b"p997@example.org" in protect(many)
+    long_subject = protect(message(b"Subject: " + "Grüße ".encode() * 14_000))  # 112 KB
+    assert long_subject.count(b"=?utf-8?") > 100  # folded into encoded words, not refused
+    for data in (huge, many):
+        stats = Stats("protect-regression")
+        assert run_one(TARGETS["protect"].func, data, stats, time_limit=10.0) in ("ok", "refused")
