@@ -140,6 +140,28 @@ class Reader:
             raise MalformedMessage(f"trailing data in {self._what}")
 
 
+def signature_subpackets(area: bytes) -> list[tuple[int, bytes]]:
+    """(type, body) of each subpacket in a signature subpacket area (RFC 4880 5.2.3.1).
+
+    The critical bit is masked off the type. An empty subpacket (no type octet) is
+    malformed.
+    """
+    r, out = Reader(area, "signature subpackets"), []
+    while r.remaining:
+        first = r.u8()
+        if first < 192:
+            length = first
+        elif first < 255:
+            length = ((first - 192) << 8) + r.u8() + 192
+        else:
+            length = r.u32()
+        if length == 0:
+            raise MalformedMessage("empty signature subpacket")
+        body = r.take(length)
+        out.append((body[0] & 0x7F, body[1:]))
+    return out
+
+
 def encode_mpi(value: bytes | int) -> bytes:
     """Encode a non-negative integer (or its big-endian bytes) as an MPI."""
     if isinstance(value, int):

@@ -26,7 +26,7 @@ import pysequoia
 
 from client.crypto.pgparmor import dearmor
 from client.crypto.pgpkeys import PublicKey, load_public_keys, parse_public_key
-from client.crypto.pgppackets import Reader, Tag, parse_packets
+from client.crypto.pgppackets import Reader, Tag, parse_packets, signature_subpackets
 from client.crypto.pgpsession import parse_pkesk
 from client.errors import (
     InvalidKeyMaterial,
@@ -101,19 +101,11 @@ def _binding_expiry(sig: bytes) -> int | None:
     r.take(2)  # public key and hash algorithms
     if sig_type not in _SELF_SIGNATURES:
         return None
-    hashed = Reader(r.take(r.u16() if version == 4 else r.u32()), "signature subpackets")
+    hashed = r.take(r.u16() if version == 4 else r.u32())
     result = None
-    while hashed.remaining:
-        first = hashed.u8()
-        if first < 192:
-            length = first
-        elif first < 255:
-            length = ((first - 192) << 8) + hashed.u8() + 192
-        else:
-            length = hashed.u32()
-        sub = Reader(hashed.take(length), "signature subpacket")
-        if (sub.u8() & 0x7F) == _KEY_EXPIRATION_SUBPACKET:
-            result = sub.u32() or None
+    for kind, body in signature_subpackets(hashed):
+        if kind == _KEY_EXPIRATION_SUBPACKET:
+            result = Reader(body, "key expiration subpacket").u32() or None
     return result
 
 

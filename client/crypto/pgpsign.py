@@ -34,8 +34,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_ds
 
 from client.crypto.pgpalgos import hash_new
 from client.crypto.pgpkeys import PubAlgo, UnlockedKey
-from client.crypto.pgppackets import Reader, Tag, encode_mpi, parse_packets, serialize_packet
-from client.errors import MalformedMessage, SealmailError, UnsupportedMessage
+from client.crypto.pgppackets import (
+    Reader,
+    Tag,
+    encode_mpi,
+    parse_packets,
+    serialize_packet,
+    signature_subpackets,
+)
+from client.errors import SealmailError, UnsupportedMessage
 
 __all__ = ["SignatureTemplate", "StreamSigner", "parse_template"]
 
@@ -68,23 +75,6 @@ class SignatureTemplate:
         return self.issuer_fingerprint[-8:]
 
 
-def _subpackets(area: bytes) -> list[tuple[int, bytes]]:
-    r, out = Reader(area, "signature subpackets"), []
-    while r.remaining:
-        first = r.u8()
-        if first < 192:
-            length = first
-        elif first < 255:
-            length = ((first - 192) << 8) + r.u8() + 192
-        else:
-            length = r.u32()
-        if length == 0:
-            raise MalformedMessage("empty signature subpacket")
-        body = r.take(length)
-        out.append((body[0] & 0x7F, body[1:]))
-    return out
-
-
 def parse_template(signature: bytes) -> SignatureTemplate:
     """The template fields of a binary detached signature (one v4 type-0 packet)."""
     packets = parse_packets(signature)
@@ -101,7 +91,7 @@ def parse_template(signature: bytes) -> SignatureTemplate:
     fpr = next(
         (
             body[1:]
-            for tag, body in _subpackets(hashed)
+            for tag, body in signature_subpackets(hashed)
             if tag == _ISSUER_FPR and body[:1] == b"\x04"
         ),
         None,

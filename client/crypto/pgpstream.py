@@ -29,6 +29,7 @@ unimplemented features -> ``UnsupportedMessage``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -463,7 +464,7 @@ def encrypt_chunks(
     info, session_key, head = _session_head(recipients, passwords, cipher, rng, now)
     head.append(packet_header(Tag.SEIPD, seipd_v1_length(len(inner_packets), info.algo_id)))
     body = seipd_v1_chunks(inner_packets, info.algo_id, session_key, rng)
-    return _chain(b"".join(head), body)
+    return itertools.chain((b"".join(head),), body)
 
 
 def encrypt_stream(
@@ -481,7 +482,7 @@ def encrypt_stream(
     the session-key packets happen before this returns."""
     info, session_key, head = _session_head(recipients, passwords, cipher, rng, now)
     body = partial_packet(Tag.SEIPD, seipd_v1_stream(inner_pieces, info.algo_id, session_key, rng))
-    return _chain(b"".join(head), body)
+    return itertools.chain((b"".join(head),), body)
 
 
 def _session_head(
@@ -511,8 +512,3 @@ def _session_head(
         for pw in passwords
     ]
     return info, session_key, head
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest

@@ -334,12 +334,9 @@ def protect(
     prepared = compose.prepare(
         raw, encrypt=encrypt, header_protection=header_protection, now=now, rng=rng
     )
-    sender = (sender or prepared.sender or "").lower() or None
-    if sign and sender is None:
-        raise UsageError("signing needs a sender address (--from or a From header)")
-    recipients = [a.lower() for a in encrypt_to] if encrypt_to else list(prepared.recipients)
-    if encrypt and not recipients:
-        raise UsageError("encryption needs at least one recipient")
+    sender, recipients = parties(
+        sender, prepared.sender, encrypt_to, prepared.recipients, sign=sign, encrypt=encrypt
+    )
     chosen: Method = (
         _choose_method(keys, recipients, method, now)
         if encrypt
@@ -348,6 +345,25 @@ def protect(
     if chosen == "pgp":
         return _protect_pgp(prepared, keys, recipients, sender, sign, encrypt, now, rng)
     return _protect_smime(prepared, keys, recipients, sender, sign, encrypt, gcm, now, rng)
+
+
+def parties(
+    sender: str | None,
+    message_sender: str | None,
+    encrypt_to: Sequence[str],
+    message_recipients: Sequence[str],
+    *,
+    sign: bool,
+    encrypt: bool,
+) -> tuple[str | None, list[str]]:
+    """The sender and recipients to protect for: the caller's, else the message's own."""
+    sender = (sender or message_sender or "").lower() or None
+    if sign and sender is None:
+        raise UsageError("signing needs a sender address (--from or a From header)")
+    recipients = [a.lower() for a in encrypt_to] if encrypt_to else list(message_recipients)
+    if encrypt and not recipients:
+        raise UsageError("encryption needs at least one recipient")
+    return sender, recipients
 
 
 def pgp_recipient_certs(

@@ -32,6 +32,7 @@ shell writes atomically, so nothing is left behind.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,7 +46,12 @@ from client.crypto import pgparmor, pgpsign, pgpstream
 from client.crypto.keys import KeyAccess
 from client.crypto.pgpkeys import load_signing_key
 from client.crypto.pgppackets import Tag, packet_header
-from client.crypto.recipes import _choose_method, pgp_recipient_certs, smime_recipient_certs
+from client.crypto.recipes import (
+    _choose_method,
+    parties,
+    pgp_recipient_certs,
+    smime_recipient_certs,
+)
 from client.errors import UnsupportedMessage, UsageError
 from client.mime import compose
 from client.mime.stream import crlf_pieces, split_header
@@ -92,12 +98,9 @@ def protect_stream(
     head = compose.parse_head(header_block, now=now, rng=rng)
     if head is None:
         return None
-    sender = (sender or head.sender or "").lower() or None
-    if sign and sender is None:
-        raise UsageError("signing needs a sender address (--from or a From header)")
-    recipients = [a.lower() for a in encrypt_to] if encrypt_to else list(head.recipients)
-    if not recipients:
-        raise UsageError("encryption needs at least one recipient")
+    sender, recipients = parties(
+        sender, head.sender, encrypt_to, head.recipients, sign=sign, encrypt=True
+    )
     if _choose_method(keys, recipients, method, now) == "smime":
         return _smime(source, header_block, head, keys, recipients, sender, sign,
                       header_protection, now, rng)  # fmt: skip
@@ -229,7 +232,9 @@ class _Body:
         planned = self._sums[0]
         source_pieces = self._pass()
         seen = 0
-        for piece in _chain(self.inner_head, compose.emit_body(self._plan, source_pieces)):
+        for piece in itertools.chain(
+            (self.inner_head,), compose.emit_body(self._plan, source_pieces)
+        ):
             seen += len(piece)
             if seen > self.length:
                 raise _changed()
@@ -268,11 +273,6 @@ def _summed(
         yield piece
     sums.append((length, crc))
     at_end()
-
-
-def _chain(first: bytes, rest: Iterable[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def _framed(before: bytes, armored: Iterator[bytes], after: bytes) -> Iterator[bytes]:

@@ -342,13 +342,16 @@ def plan_body(content_block: bytes, body: Callable[[], Iterable[bytes]]) -> Body
     small = {k for k, (a, b) in enumerate(spans) if b - a <= SMALL_PART}
     done: set[int] = set()
     held, current = bytearray(), -1
+    reencoded = 0
 
     def finish(k: int, data: bytes) -> None:
+        nonlocal reencoded
         done.add(k)
         out = _to_7bit(data, 1)
         if out != data:
             new[k] = out
-            if sum(map(len, new.values())) > MAX_REENCODED:
+            reencoded += len(out)
+            if reencoded > MAX_REENCODED:
                 raise _NotStreamable
 
     total = 0
