@@ -39,6 +39,7 @@ from keystore.discovery import (
 from keystore.store import KeyInfo, Keystore
 
 if TYPE_CHECKING:
+    from client.crypto.streamopen import StreamedOpen
     from client.drafts import DraftInfo, SavedDraft
     from client.envelope import create as env_create
     from client.envelope import open as env_open
@@ -343,6 +344,16 @@ class Session:
         if require == "signed" and not opened.report.signed:
             raise NotSigned("the message carries no signature")
         return opened
+
+    def message_open_stream(
+        self, source: Callable[[], Iterable[bytes]], *, now: datetime
+    ) -> StreamedOpen | None:
+        """:meth:`message_open` of an encrypted message ``source()`` yields (a file), in
+        bounded memory when it can be (see :mod:`client.crypto.streamopen`); None: read
+        the message and call :meth:`message_open`."""
+        from client.crypto.streamopen import open_stream
+
+        return open_stream(source, self.keys, now=now)
 
     # ------------------------------------------------------------ envelopes
     @staticmethod

@@ -50,11 +50,20 @@ def cmd_sign(args: argparse.Namespace) -> int:
 def cmd_decrypt(args: argparse.Namespace) -> int:
     if args.json and (args.output is None or args.output == "-"):
         raise UsageError("--json prints the report on stdout, so -o OUT is required")
-    raw = read_input(args.input)
-    opened = session(args).message_open(raw, now=now(), require="encrypted")
-    write_output(args.output, opened.message)
+    report = None
+    if args.input != "-" and args.output not in (None, "-"):
+        # a file can be read three times, and the output is written atomically: stream
+        streamed = session(args).message_open_stream(lambda: file_pieces(args.input), now=now())
+        if streamed is not None:
+            write_output(args.output, streamed.pieces)
+            report = streamed.report()
+    if report is None:
+        raw = read_input(args.input)
+        opened = session(args).message_open(raw, now=now(), require="encrypted")
+        write_output(args.output, opened.message)
+        report = opened.report
     if args.json:
-        print_json(opened.report.to_json())
+        print_json(report.to_json())
     return 0
 
 

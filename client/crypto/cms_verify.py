@@ -27,7 +27,7 @@ from __future__ import annotations
 import hmac
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -54,12 +54,13 @@ from client.crypto.cms_common import (
     translate_errors,
 )
 from client.crypto.cms_sign import parse_capabilities
-from client.errors import MalformedMessage, MessageTooLarge, NotSigned
+from client.errors import MalformedMessage, MessageTooLarge, NotSigned, UsageError
 
 __all__ = [
     "MAX_SIGNERS",
     "SignerResult",
     "VerifyResult",
+    "detached_digest_names",
     "extract_certificates",
     "verify",
 ]
@@ -490,15 +491,28 @@ def _describe_key_pref(raw: bytes) -> str | None:
         return None
 
 
+def detached_digest_names(der: bytes) -> frozenset[str] | None:
+    """The digest algorithms a detached signature's signers need, for hashing the content
+    while it streams past; None when a signer signs the content itself (no signed
+    attributes), so :func:`verify` needs the content, or the signature is not detached."""
+    parsed = _parse_signed_data(der)
+    if parsed.econtent is not None or any(ps.signed_attrs is None for ps in parsed.signers):
+        return None
+    return frozenset(digest_name(ps.digest_oid) for ps in parsed.signers)
+
+
 def verify(
     der: bytes,
     *,
     detached_content: bytes | None = None,
+    detached_digests: Mapping[str, bytes] | None = None,
     certificates: Sequence[x509.Certificate] = (),
 ) -> VerifyResult:
     """Check every signature in a DER ContentInfo/SignedData.
 
     ``detached_content`` is the signed content of a detached signature (multipart/signed).
+    ``detached_digests`` instead gives its digests by algorithm name (see
+    :func:`detached_digest_names`); the result's ``content`` is then empty.
     ``certificates`` are extra candidate signer certificates (e.g. from the keystore) for
     messages that do not carry their signer's certificate.
 
@@ -508,6 +522,14 @@ def verify(
     parsed = _parse_signed_data(der)
     if not parsed.signers:
         raise NotSigned("the SignedData has no signers (a certificates-only message)")
+    digests: dict[str, bytes] = {}  # one hash of the content per algorithm
+    if detached_digests is not None:
+        if detached_content is not None or parsed.econtent is not None:
+            raise UsageError("detached_digests is for a detached signature, without content")
+        if any(ps.signed_attrs is None for ps in parsed.signers):
+            raise UsageError("a signer signs the content itself: give detached_content")
+        digests.update(detached_digests)
+        detached_content = b""
     if parsed.econtent is not None and detached_content is not None:
         raise MalformedMessage("the signature carries its content and detached content was given")
     if parsed.econtent is None and detached_content is None:
@@ -515,7 +537,6 @@ def verify(
     content = parsed.econtent if parsed.econtent is not None else detached_content
     assert content is not None
     bag = (*parsed.certificates, *certificates)
-    digests: dict[str, bytes] = {}  # one hash of the content per algorithm
     signers = tuple(
         _check_signer(ps, content, parsed.econtent_type, bag, parsed.unloadable, digests)
         for ps in parsed.signers

@@ -22,7 +22,7 @@ caller; details go to the debug log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +45,7 @@ from client.mime.parse import OpenedMessage, open_message
 
 if TYPE_CHECKING:
     from client.crypto import cms
+    from client.crypto.cms_verify import VerifyResult
 
 __all__ = ["Opener", "ProtectResult", "open_raw", "protect"]
 
@@ -112,15 +113,22 @@ class Opener:
                 result = cms.decrypt(der, cert=ident.certificate, key=ident.private_key)
             except DecryptionFailed:
                 continue
-            layer = EncryptionLayer(
-                method="smime",
-                cipher=result.cipher,
-                integrity="AEAD" if "gcm" in result.cipher.lower() else "none",
-                recipients=tuple(result.recipients),
-                decrypted_with=_x509_fingerprint(ident.certificate),
+            return result.content, self.smime_layer(
+                result.cipher, result.recipients, ident.certificate
             )
-            return result.content, layer
         raise DecryptionFailed("the S/MIME message is not encrypted to any of your certificates")
+
+    @staticmethod
+    def smime_layer(
+        cipher: str, recipients: Sequence[str], decrypted_with: x509.Certificate
+    ) -> EncryptionLayer:
+        return EncryptionLayer(
+            method="smime",
+            cipher=cipher,
+            integrity="AEAD" if "gcm" in cipher.lower() else "none",
+            recipients=tuple(recipients),
+            decrypted_with=_x509_fingerprint(decrypted_with),
+        )
 
     def smime_verify(
         self, der: bytes, detached: bytes | None, *, now: datetime
@@ -128,6 +136,18 @@ class Opener:
         from client.crypto import cms  # S/MIME only: not on the PGP path
 
         result = cms.verify(der, detached_content=detached)
+        return result.content, self.smime_results(result, now=now)
+
+    def smime_verify_digests(
+        self, der: bytes, digests: Mapping[str, bytes], *, now: datetime
+    ) -> list[SignatureResult]:
+        """:meth:`smime_verify` of a detached signature given its content's digests."""
+        from client.crypto.cms_verify import verify
+
+        return self.smime_results(verify(der, detached_digests=digests), now=now)
+
+    def smime_results(self, result: VerifyResult, *, now: datetime) -> list[SignatureResult]:
+        """One SignatureResult per signer of a checked SignedData."""
         sigs: list[SignatureResult] = []
         for signer in result.signers:
             cert = signer.certificate
@@ -164,7 +184,7 @@ class Opener:
             )
         if not sigs:
             raise MalformedMessage("the S/MIME signature block contains no signatures")
-        return result.content, sigs
+        return sigs
 
     # ---- OpenPGP
     def _pgp_results(

@@ -56,7 +56,7 @@ from client.errors import UnsupportedMessage, UsageError
 from client.mime import compose
 from client.mime.stream import crlf_pieces, split_header
 
-__all__ = ["HEADER_LIMIT", "StreamedMessage", "protect_stream"]
+__all__ = ["HEADER_LIMIT", "StreamedMessage", "changed_file", "protect_stream"]
 
 log = logging.getLogger(__name__)
 Rng = Callable[[int], bytes]
@@ -204,7 +204,7 @@ class _Body:
             raw if self._canonical else crlf_pieces(raw, changed), limit=HEADER_LIMIT
         )
         if again is None or again[0] != self._header_block:
-            raise _changed()
+            raise changed_file()
 
         def at_end() -> None:
             self._canonical = self._canonical or not changed
@@ -237,12 +237,12 @@ class _Body:
         ):
             seen += len(piece)
             if seen > self.length:
-                raise _changed()
+                raise changed_file()
             yield piece
         for _ in source_pieces:  # read to the end: the sum covers the whole body
             pass
         if seen != self.length or self._sums[-1] != planned:
-            raise _changed()
+            raise changed_file()
 
 
 def _stream_signer(secret: Any) -> pgpsign.StreamSigner | None:
@@ -287,8 +287,8 @@ def _framed(before: bytes, armored: Iterator[bytes], after: bytes) -> Iterator[b
     yield held.rstrip(b"\r\n") + after
 
 
-def _changed() -> UsageError:
+def changed_file(doing: str = "protected") -> UsageError:
     return UsageError(
-        "the message file changed while it was being protected",
+        f"the message file changed while it was being {doing}",
         hint="Save the message, then run the command again; nothing was written.",
     )

@@ -37,7 +37,16 @@ from client.errors import MalformedMessage, MessageTooLarge
 from client.mime.headers import is_content_header, protected_headers_of
 from client.mime.raw import MAX_DEPTH, Entity, parse_entity, part_entities, split_multipart
 
-__all__ = ["OpenedMessage", "Unwrapper", "classify", "open_message"]
+__all__ = [
+    "OpenedMessage",
+    "Unwrapper",
+    "classify",
+    "conclude",
+    "may_need_repair",
+    "open_message",
+    "read_protected",
+    "restored_head",
+]
 
 MAX_LAYERS = 8
 
@@ -163,6 +172,14 @@ def _mangled_pgp(entity: Entity) -> tuple[str, bytes] | None:
         if classify(inner) == "pgp-encrypted":
             return "entity", parts[1]
     return None
+
+
+def may_need_repair(entity: Entity) -> bool:
+    """Whether :func:`_mangled_pgp` could repair ``entity`` (it reads the parts' bodies)."""
+    if entity.content_type != "multipart/mixed":
+        return False
+    parts = split_multipart(entity)
+    return len(parts) in (2, 3) and _is_blank_text(parts[0])
 
 
 def _sniff_cms(der: bytes) -> str:
@@ -328,21 +345,8 @@ def open_message(raw: bytes, unwrap: Unwrapper, *, now: datetime) -> OpenedMessa
     # Protected headers count only inside a layer that proved something: one we decrypted,
     # or one whose signature verified (an attacker can forge a bad or unknown signature).
     trusted = bool(builder.layers) or any(s.status == "good" for s in root_sigs)
-
-    protected: list[tuple[str, str]] = []
-    if entity is not top and trusted:
-        scheme, protected = protected_headers_of(entity)
-        if scheme is not None:
-            builder.header_protection = "rfc9788" if scheme == "rfc9788" else "legacy"
-            builder.protected_headers = protected
-
-    protected_from = [v for n, v in protected if n == "From"]
-    from_values = protected_from or [str(v) for v in top.headers.get_all("From") or []]
-    # several From fields (or addresses) cannot be matched to one signer (Johnny i3)
-    from_addr = _address(from_values[0]) if len(from_values) == 1 else None
-    builder.signatures[:0] = _check_signers(root_sigs, from_addr)
-
-    _walk_rest(entity, "", 0, unwrap, builder, now)
+    protected = read_protected(top, entity, builder, trusted=trusted)
+    conclude(top, entity, builder, root_sigs, protected, unwrap, now)
     return OpenedMessage(
         message=_restore(top, entity, {n.lower() for n, _ in protected}),
         content=entity,
@@ -350,7 +354,44 @@ def open_message(raw: bytes, unwrap: Unwrapper, *, now: datetime) -> OpenedMessa
     )
 
 
-def _restore(top: Entity, inner: Entity, protected_names: set[str]) -> bytes:
+def read_protected(
+    top: Entity, entity: Entity, builder: ReportBuilder, *, trusted: bool
+) -> list[tuple[str, str]]:
+    """The protected header fields of the final root ``entity`` (noted in ``builder``)."""
+    protected: list[tuple[str, str]] = []
+    if entity is not top and trusted:
+        scheme, protected = protected_headers_of(entity)
+        if scheme is not None:
+            builder.header_protection = "rfc9788" if scheme == "rfc9788" else "legacy"
+            builder.protected_headers = protected
+    return protected
+
+
+def conclude(
+    top: Entity,
+    entity: Entity,
+    builder: ReportBuilder,
+    root_sigs: list[SignatureResult],
+    protected: list[tuple[str, str]],
+    unwrap: Unwrapper,
+    now: datetime,
+) -> None:
+    """Match the whole-message signatures to the From address; look through the rest."""
+    protected_from = [v for n, v in protected if n == "From"]
+    from_values = protected_from or [str(v) for v in top.headers.get_all("From") or []]
+    # several From fields (or addresses) cannot be matched to one signer (Johnny i3)
+    from_addr = _address(from_values[0]) if len(from_values) == 1 else None
+    builder.signatures[:0] = _check_signers(root_sigs, from_addr)
+    _walk_rest(entity, "", 0, unwrap, builder, now)
+
+
+def restored_head(top: Entity, inner: Entity, protected: list[tuple[str, str]]) -> bytes:
+    """What :attr:`OpenedMessage.message` has before ``inner``'s body (``inner`` not top)."""
+    names = {n.lower() for n, _ in protected}
+    return _restore(top, inner, names, body=False)
+
+
+def _restore(top: Entity, inner: Entity, protected_names: set[str], *, body: bool = True) -> bytes:
     """Outer message fields (protected ones from inside) + the inner entity."""
     lines: list[bytes] = []
     if inner is top:
@@ -367,4 +408,6 @@ def _restore(top: Entity, inner: Entity, protected_names: set[str]) -> bytes:
             lines.append(f"{name}: {value}".encode("utf-8", "surrogateescape"))
     if not any(line.lower().startswith(b"mime-version:") for line in lines):
         lines.append(b"MIME-Version: 1.0")
+    if not body:
+        return b"\r\n".join(lines) + b"\r\n\r\n"
     return b"".join([b"\r\n".join(lines), b"\r\n\r\n", inner.body])  # one copy of the body

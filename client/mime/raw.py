@@ -291,7 +291,15 @@ def b64_decode_lenient(body: bytes, lo: int = 0, hi: int | None = None) -> bytes
         except (binascii.Error, ValueError) as exc:
             raise MalformedMessage("a part's base64 encoding is damaged") from exc
         carry = cleaned[whole:]
-    cleaned = carry if tail is None else tail
+    out.append(_b64_last(carry if tail is None else tail))
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
+def _b64_last(cleaned: bytes) -> bytes:
+    """Decode the last cleaned stretch: valid padding kept, anything from a stray ``=`` on
+    dropped, a short final group padded."""
+    import binascii
+
     cut = cleaned.find(b"=")
     if cut >= 0 and not (
         len(cleaned) % 4 == 0
@@ -302,10 +310,44 @@ def b64_decode_lenient(body: bytes, lo: int = 0, hi: int | None = None) -> bytes
     if len(cleaned) % 4:
         cleaned += b"=" * (-len(cleaned) % 4)
     try:
-        out.append(binascii.a2b_base64(cleaned))
+        return binascii.a2b_base64(cleaned)
     except (binascii.Error, ValueError) as exc:
         raise MalformedMessage("a part's base64 encoding is damaged") from exc
-    return out[0] if len(out) == 1 else b"".join(out)
+
+
+def b64_decode_stream(pieces: Iterable[bytes], *, tail_limit: int = WINDOW) -> Iterator[bytes]:
+    """:func:`b64_decode_lenient` of the concatenated ``pieces``, decoded as they come.
+
+    Once an ``=`` is seen the rest is settled as a whole, as the in-memory decoder does;
+    more than ``tail_limit`` octets after it raise MessageTooLarge (padding is the last
+    thing in a real body).
+    """
+    import binascii
+
+    carry = b""
+    tail: bytes | None = None
+    for piece in pieces:
+        cleaned = piece.translate(None, _NOT_B64)
+        if tail is not None:
+            tail += cleaned
+            if len(tail) > tail_limit:
+                raise MessageTooLarge("base64 data continues after its padding")
+            continue
+        cleaned = carry + cleaned
+        if b"=" in cleaned:
+            tail = cleaned
+            continue
+        whole = len(cleaned) - len(cleaned) % 4
+        try:
+            out = binascii.a2b_base64(cleaned[:whole])
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedMessage("a part's base64 encoding is damaged") from exc
+        carry = cleaned[whole:]
+        if out:
+            yield out
+    last = _b64_last(carry if tail is None else tail)
+    if last:
+        yield last
 
 
 def qp_decode(body: bytes) -> bytes:

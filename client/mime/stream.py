@@ -15,6 +15,11 @@ only a few octets between pieces:
   :func:`client.mime.raw.split_multipart` does (same delimiter rules, same spans), with
   only a window of the body in memory; :func:`span_pieces` then yields a span's octets
   from a fresh pass.
+* :class:`Hollow` keeps a *skeleton* of a long entity: every run of base64-alphabet
+  lines longer than ``min_run`` is cut out and one marker line put in its place. The
+  runs are whole lines with no line starting ``-`` and no blank line, so the skeleton
+  has the same delimiter lines, header sections and tree as the entity; only long
+  encoded bodies shrink. The caller checks where the markers landed.
 * :class:`SevenBitCheck` sees the body go past and says whether it can be signed as it
   is: ASCII, no line over 998 octets, no space or tab before a line end, no line starting
   with ``From ``. That is :func:`client.mime.compose._seven_bit_safe` of the whole body,
@@ -24,11 +29,12 @@ only a few octets between pieces:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from client.mime.raw import to_crlf
 
-__all__ = ["SevenBitCheck", "crlf_pieces", "part_spans", "span_pieces", "split_header"]
+__all__ = ["Hollow", "SevenBitCheck", "crlf_pieces", "part_spans", "span_pieces", "split_header"]
 
 _MAX_LINE = 998
 _PATTERNS = (b" \r\n", b"\t\r\n", b"\r\nFrom ")
@@ -236,3 +242,50 @@ def span_pieces(body: Iterable[bytes], spans: list[tuple[int, int]]) -> Iterator
         offset = end
         if k >= len(spans):
             return
+
+
+_B64_RUN = re.compile(rb"(?:(?<=\n)|\A)(?:[A-Za-z0-9+/=]{1,998}\r\n)+")
+
+
+class Hollow:
+    """Feed a canonical stream with :meth:`update`; :meth:`skeleton` is the stream with each
+    run of base64-alphabet lines of at least ``min_run`` octets replaced by ``marker``
+    (a CRLF-terminated line of base64 alphabet); :attr:`holes` counts them."""
+
+    def __init__(self, marker: bytes, min_run: int = 1 << 16) -> None:
+        if not marker.endswith(b"\r\n") or not _B64_RUN.fullmatch(marker):
+            raise ValueError("the marker must be one base64-alphabet line")
+        self._marker, self._min = marker, min_run
+        self._out: list[bytes] = []
+        self._open = b""  # the last, unfinished line (a run may still reach into it)
+        self._in_hole = False  # the last thing kept is a marker (a run may continue it)
+        self.holes = 0
+
+    def update(self, piece: bytes) -> None:
+        data = self._open + piece if self._open else piece
+        cut = data.rfind(b"\n") + 1  # complete lines only
+        self._open = data[cut:]
+        if cut:
+            self._lines(data, cut)
+
+    def _lines(self, data: bytes, end: int) -> None:
+        pos = 0
+        for m in _B64_RUN.finditer(data, 0, end):
+            a, b = m.span()
+            if b - a < self._min and not (a == 0 and self._in_hole):
+                continue
+            if a > pos:
+                self._out.append(data[pos:a])
+                self._in_hole = False
+            if not self._in_hole:
+                self._out.append(self._marker)
+                self.holes += 1
+                self._in_hole = True
+            pos = b
+        if pos < end:
+            self._out.append(data[pos:end])
+            self._in_hole = False
+
+    def skeleton(self) -> bytes:
+        """The skeleton of everything fed so far (the unfinished last line is kept)."""
+        return b"".join([*self._out, self._open])

@@ -242,3 +242,29 @@ def test_streamed_sign_encrypt_opens_in_openssl_to_the_in_memory_entity(
                                rng=os.urandom).inner  # fmt: skip
     # openssl hashed the CRLF form (our bytes) and writes the content in text mode
     assert verified.replace(b"\r\n", b"\n") == expected.replace(b"\r\n", b"\n")
+
+
+def test_decrypt_of_a_file_streams_and_agrees_with_stdin(
+    cli: Cli, pki: Pki, tmp_path: Path
+) -> None:
+    """``message decrypt FILE -o OUT`` opens the file in passes (client/crypto/streamopen);
+    from stdin the message is opened in memory. Both give the same message and report."""
+    alice, _bob = _setup(cli, pki, tmp_path, "rsa2048", "p256")
+    inner = make_message(BOB, ALICE, attachments=[("scan.bin", os.urandom(300_000))])
+    (tmp_path / "inner.eml").write_bytes(inner)
+    signed = openssl(
+        "cms", "-sign", "-in", str(tmp_path / "inner.eml"), "-signer", str(tmp_path / "bob.pem"),
+        "-inkey", str(tmp_path / "bob.key"), "-certfile", str(tmp_path / "chain.pem"),
+    )  # fmt: skip
+    (tmp_path / "signed.eml").write_bytes(signed)
+    alice_pem = write_pem(tmp_path / "alice-cert.pem", alice.cert)
+    enc = openssl("cms", "-encrypt", "-in", str(tmp_path / "signed.eml"), "-aes256",
+                  "-from", BOB, "-to", ALICE, "-recip", str(alice_pem))  # fmt: skip
+    (tmp_path / "enc.eml").write_bytes(enc)
+    decrypt = ["message", "decrypt", "--json", "-o"]
+    streamed = json.loads(cli.ok(*decrypt, str(tmp_path / "a.eml"), str(tmp_path / "enc.eml")).text)
+    in_memory = json.loads(cli.ok(*decrypt, str(tmp_path / "b.eml"), "-", input=enc).text)
+    assert streamed == in_memory
+    assert [(s["status"], s["signer"]) for s in streamed["signatures"]] == [("good", BOB)]
+    assert (tmp_path / "a.eml").read_bytes() == (tmp_path / "b.eml").read_bytes()
+    assert body_of((tmp_path / "a.eml").read_bytes()) == body_of(inner)

@@ -1,0 +1,290 @@
+"""Opening S/MIME-encrypted message files in bounded memory (client/crypto/streamopen.py).
+
+The judge is the in-memory opener: for every message the streaming path takes, the
+opened message must be byte for byte ``message_open``'s and the security report equal
+(signatures, layers, protected headers, warnings). Messages come from ../shared/corpus
+(third-party), from Sealmail's own protect (signed or not, CBC and GCM, with long
+attachments so parts are cut out of the skeleton) and from ``openssl cms -encrypt``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from client.crypto import streamopen
+from client.errors import UsageError
+from client.services import Session
+from keystore.secrets import KdfParams
+from keystore.store import Keystore
+from tests.helpers.messages import make_message
+from tests.helpers.pki import make_pki
+from tests.vectors import profiles
+from tests.vectors.expectations import VECTORS
+from tests.vectors.vector import load
+
+NOW = datetime.now(UTC)
+_PEM = serialization.Encoding.PEM
+
+
+def _pieces(data: bytes, n: int = 4096) -> Callable[[], Iterator[bytes]]:
+    def source() -> Iterator[bytes]:
+        for i in range(0, len(data), n):
+            yield data[i : i + n]
+
+    return source
+
+
+def _same_as_in_memory(session: Session, raw: bytes, now: datetime, n: int = 4096) -> bool:
+    """Open ``raw`` both ways; True if it streamed (and then agreed exactly)."""
+    streamed = session.message_open_stream(_pieces(raw, n), now=now)
+    if streamed is None:
+        return False
+    out = b"".join(streamed.pieces)
+    opened = session.message_open(raw, now=now)
+    assert out == opened.message
+    assert streamed.report().to_json() == opened.report.to_json()
+    return True
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, Session]]:
+    """Alice and Bob, each with an S/MIME identity, each knowing the other's certificate."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    root = tmp_path_factory.mktemp("stream-open")
+    pki = make_pki()
+    leaves = {
+        "alice": pki.leaf("alice@example.org", "p256"),
+        "bob": pki.leaf("bob@example.net", "rsa2048"),
+    }
+    sessions = []
+    for name in ("alice", "bob"):
+        ks = Keystore.open(
+            root / name, passphrase="pp", env={}, secret_store="passphrase",
+            kdf=KdfParams(n=2**10),
+        )  # fmt: skip
+        ks.import_bytes(pki.root.public_bytes(_PEM), trust=True)
+        leaf = leaves[name]
+        p12 = pkcs12.serialize_key_and_certificates(
+            b"own", leaf.key, leaf.cert, [pki.intermediate],  # type: ignore[arg-type]
+            serialization.BestAvailableEncryption(b"pw"),
+        )  # fmt: skip
+        ks.import_bytes(p12, passphrase=b"pw")
+        other = leaves["bob" if name == "alice" else "alice"]
+        ks.import_bytes(other.cert_pem() + pki.intermediate.public_bytes(_PEM))
+        sessions.append(Session(ks))
+    yield sessions[0], sessions[1]
+    for s in sessions:
+        s.close()
+    mp.undo()
+
+
+@pytest.fixture
+def small_holes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut runs of base64 lines out of the skeleton from 4 KiB on (not 64 KiB): small
+    attachments are cut out, a signature (~2.6 KB of base64) is not."""
+    monkeypatch.setattr(streamopen, "HOLE_MIN", 4096)
+
+
+def test_corpus_messages_stream_exactly_as_in_memory(
+    small_holes: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    built: dict[str, Session] = {}
+    streamed, tried = [], 0
+    try:
+        for v in VECTORS:
+            if v.error is not None or v.xfail:
+                continue
+            if v.profile not in built:
+                built[v.profile] = Session(profiles.build(v.profile, tmp_path / v.profile))
+            tried += 1
+            if _same_as_in_memory(built[v.profile], load(v.path), v.now, n=777):
+                streamed.append(v.path)
+    finally:
+        for s in built.values():
+            s.close()
+    # the corpus's S/MIME-encrypted messages with base64 bodies and one key for us
+    assert len(streamed) >= 3, streamed
+    assert tried > len(streamed)
+
+
+@pytest.mark.parametrize("sign", [False, True])
+@pytest.mark.parametrize(
+    "attachments",
+    [[], [("scan.bin", 3 << 20)], [("a.bin", 200_000), ("b.pdf", 70_000), ("c.bin", 10)]],
+    ids=["text-only", "one-large", "three"],
+)
+def test_sealmail_messages_stream_exactly_as_in_memory(
+    pair: tuple[Session, Session], sign: bool, attachments: list[tuple[str, int]]
+) -> None:
+    alice, bob = pair
+    raw = make_message(
+        "alice@example.org", "bob@example.net", body="Dose: 5 mg\n",
+        attachments=[(name, os.urandom(size)) for name, size in attachments],
+    )  # fmt: skip
+    protected = alice.message_encrypt(
+        raw, to=["bob@example.net"], sender="alice@example.org", method="smime", sign=sign,
+        now=NOW, rng=os.urandom,
+    )  # fmt: skip
+    assert _same_as_in_memory(bob, protected, NOW, n=65536)
+    report = bob.message_open(protected, now=NOW).report
+    assert report.encrypted
+    assert [s.status for s in report.signatures] == (["good"] if sign else [])
+
+
+def test_a_forged_signed_part_is_bad_as_in_memory(
+    pair: tuple[Session, Session], small_holes: None, tmp_path: Path
+) -> None:
+    """The streamed digest covers the signed part: one octet changed inside it (the inner
+    entity forged and encrypted again by openssl) gives "bad", as in memory."""
+    from client.crypto import cms
+
+    alice, bob = pair
+    raw = make_message(
+        "alice@example.org", "bob@example.net", body="Dose: 5 mg\n",
+        attachments=[("scan.bin", os.urandom(100_000))],
+    )  # fmt: skip
+    protected = alice.message_encrypt(
+        raw, to=["bob@example.net"], sender="alice@example.org", method="smime", sign=True,
+        now=NOW, rng=os.urandom,
+    )  # fmt: skip
+    ident = bob.keys.smime_identities()[0]
+    body = protected.split(b"\r\n\r\n", 1)[1]
+    inner = cms.decrypt(
+        __import__("base64").b64decode(body), cert=ident.certificate, key=ident.private_key
+    ).content
+    forged = inner.replace(b"Dose: 5 mg", b"Dose: 9 mg")
+    assert forged != inner
+    (tmp_path / "inner").write_bytes(forged)
+    (tmp_path / "bob.pem").write_bytes(ident.certificate.public_bytes(_PEM))
+    subprocess.run(
+        ["openssl", "cms", "-encrypt", "-binary", "-aes256", "-in", str(tmp_path / "inner"),
+         "-out", str(tmp_path / "out"), str(tmp_path / "bob.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    # openssl's header, with Alice's From and To so the signer is matched as usual
+    message = b"From: alice@example.org\r\nTo: bob@example.net\r\n" + (
+        tmp_path / "out"
+    ).read_bytes().replace(b"\n", b"\r\n")
+    assert _same_as_in_memory(bob, message, NOW)
+    report = bob.message_open(message, now=NOW).report
+    assert [s.status for s in report.signatures] == ["bad"]
+
+
+def test_text_parts_are_never_cut_out(pair: tuple[Session, Session], small_holes: None) -> None:
+    """A base64 text part is read by the report (inline OpenPGP warnings): it stays in the
+    skeleton, or the message is opened in memory; either way the report is the same."""
+    from email.message import EmailMessage
+
+    alice, bob = pair
+    block = "-----BEGIN PGP MESSAGE-----\n\nhQEMA\n-----END PGP MESSAGE-----\n"
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "alice@example.org", "bob@example.net", "t"
+    msg.set_content("hi\n")
+    msg.add_attachment(
+        "see below\n" + block + "and more text\n" * 2000, subtype="plain", cte="base64"
+    )
+    msg.add_attachment(os.urandom(9000), maintype="application", subtype="octet-stream")
+    protected = alice.message_encrypt(
+        msg.as_bytes(), to=["bob@example.net"], sender="alice@example.org", method="smime",
+        sign=True, now=NOW, rng=os.urandom,
+    )  # fmt: skip
+    assert _same_as_in_memory(bob, protected, NOW)
+    report = bob.message_open(protected, now=NOW).report
+    assert any("OpenPGP" in w for w in report.warnings), report.warnings
+
+
+def test_openssl_made_envelopes_stream(pair: tuple[Session, Session], tmp_path: Path) -> None:
+    _, bob = pair
+    bob_cert = tmp_path / "bob.pem"
+    bob_cert.write_bytes(bob.keys.smime_identities()[0].certificate.public_bytes(_PEM))
+    raw = make_message(
+        "alice@example.org", "bob@example.net", body="from openssl\n",
+        attachments=[("scan.bin", os.urandom(300_000))],
+    )  # fmt: skip
+    (tmp_path / "in.eml").write_bytes(raw)
+    for cipher in ("-aes256", "-aes-128-gcm"):
+        subprocess.run(
+            ["openssl", "cms", "-encrypt", cipher, "-in", str(tmp_path / "in.eml"),
+             "-out", str(tmp_path / "out.eml"), str(bob_cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        assert _same_as_in_memory(bob, (tmp_path / "out.eml").read_bytes(), NOW), cipher
+
+
+def test_large_message_opens_in_bounded_memory(pair: tuple[Session, Session]) -> None:
+    alice, bob = pair
+    payload = os.urandom(24 << 20)
+    raw = make_message(
+        "alice@example.org", "bob@example.net", body="scan attached\n",
+        attachments=[("scan.bin", payload)],
+    )  # fmt: skip
+    protected = alice.message_encrypt(
+        raw, to=["bob@example.net"], sender="alice@example.org", method="smime", sign=True,
+        now=NOW, rng=os.urandom,
+    )  # fmt: skip
+    del raw
+    tracemalloc.start()
+    try:
+        streamed = bob.message_open_stream(_pieces(protected, 1 << 20), now=NOW)
+        assert streamed is not None
+        written = sum(len(piece) for piece in streamed.pieces)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert written > len(payload)
+    assert [s.status for s in streamed.report().signatures] == ["good"]
+    # the message is 45 MB; in memory it is held several times over
+    assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB of Python allocations"
+
+
+@pytest.mark.parametrize("when", [2, 3])
+def test_a_file_that_changes_between_passes_is_refused(
+    pair: tuple[Session, Session], when: int
+) -> None:
+    alice, bob = pair
+    first, second = (
+        alice.message_encrypt(
+            make_message("alice@example.org", "bob@example.net", body=text),
+            to=["bob@example.net"],
+            sender="alice@example.org",
+            method="smime",
+            now=NOW,
+            rng=os.urandom,
+        )
+        for text in ("version one\n", "version two\n")
+    )
+    calls: list[int] = []
+
+    def source() -> Iterable[bytes]:
+        calls.append(1)
+        return [first if len(calls) < when else second]
+
+    streamed = bob.message_open_stream(source, now=NOW)
+    if when == 2:  # before the skeleton pass: nothing was output, it goes in memory
+        assert streamed is None
+        return
+    assert streamed is not None  # before the output pass: refused mid-way
+    with pytest.raises(UsageError, match="changed while it was being opened"):
+        b"".join(streamed.pieces)
+
+
+def test_not_streamed_when_it_cannot_be(pair: tuple[Session, Session]) -> None:
+    """Mail that is not S/MIME-encrypted goes in memory (None)."""
+    alice, bob = pair
+    raw = make_message("alice@example.org", "bob@example.net", body="hello\n")
+    signed = alice.message_sign(
+        raw, sender="alice@example.org", method="smime", now=NOW, rng=os.urandom
+    )
+    for data in (raw, signed):
+        assert bob.message_open_stream(_pieces(data), now=NOW + timedelta(seconds=1)) is None
