@@ -51,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m tests.fuzz.guided", description=__doc__.split("\n")[0]
     )
-    ap.add_argument(
-        "--target", required=True, choices=["mime", "cms", "pgp", "envelope", "policy", "protect"]
-    )
+    names = ("mime", "cms", "pgp", "envelope", "policy", "protect", "open")
+    ap.add_argument("--target", required=True, choices=sorted(names))
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--time-limit", type=int, default=None, help="seconds per input")
     ap.add_argument("--max-len", type=int, default=1 << 20)

@@ -388,6 +388,60 @@ def run_protect(data: bytes) -> None:
         raise AssertionError("streaming built another inner entity than prepare()")
 
 
+def _smime_message(inner: bytes) -> bytes:
+    """``inner`` encrypted (deterministically) to the fuzz keyring's S/MIME identity."""
+    import random
+
+    from client.crypto import cms
+    from client.mime.raw import b64_lines
+
+    cert = keys().smime_identities()[0].certificate
+    der = cms.encrypt(inner, [cert], rng=random.Random(len(inner)).randbytes)
+    return (
+        b"From: manager@bigcorporation.com\r\nTo: manager@bigcorporation.com\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; "
+        b"smime-type=enveloped-data; name=smime.p7m\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + b64_lines(der)
+    )
+
+
+def run_open(data: bytes) -> None:
+    """Differential: the streaming opener (with small hole sizes, so base64 runs are cut
+    out of the skeleton) must give the in-memory opener's message and report, raise
+    its error, or hand the message over (None)."""
+    from client.crypto import streamopen
+    from client.crypto.recipes import open_raw
+    from tests.helpers.streaming import cut
+
+    message = _smime_message(data)
+    try:
+        opened = open_raw(message, keys(), now=NOW)
+        expected: tuple[bytes, object] | type[BaseException] = (
+            opened.message,
+            opened.report.to_json(),
+        )
+    except SealmailError as exc:
+        expected = type(exc)
+    sizes = [1 + (data[-1] if data else 0) % 97, 4096]
+    # 64: every base64 run is cut out; 4096: a signature part stays (the signed path)
+    saved, streamopen.HOLE_MIN = streamopen.HOLE_MIN, 4096 if data[:1] in b"-CM" else 64
+    try:
+        streamed = streamopen.open_stream(lambda: cut(message, sizes), keys(), now=NOW)
+        if streamed is None:
+            return
+        try:
+            got: tuple[bytes, object] | type[BaseException] = (
+                b"".join(streamed.pieces),
+                streamed.report().to_json(),
+            )
+        except SealmailError as exc:
+            got = type(exc)
+    finally:
+        streamopen.HOLE_MIN = saved
+    if got != expected:
+        raise AssertionError(f"streaming opened otherwise than in memory: {got!r:.200}")
+
+
 def run_policy(data: bytes) -> None:
     from client.policy.orgpolicy import parse_policy
 
@@ -412,5 +466,6 @@ TARGETS: dict[str, Target] = {
         Target("envelope", run_envelope, envelope_seeds),
         Target("policy", run_policy, policy_seeds),
         Target("protect", run_protect, mime_seeds),
+        Target("open", run_open, mime_seeds),
     )
 }

@@ -13,7 +13,8 @@ from tests.fuzz.harness import fuzz
 from tests.fuzz.targets import TARGETS
 
 # mutated inputs per target (the unmutated seeds run too); total well under 60 s on CI
-SHORT = {"mime": 300, "cms": 300, "pgp": 300, "envelope": 150, "policy": 200, "protect": 200}
+SHORT = {"mime": 300, "cms": 300, "pgp": 300, "envelope": 150, "policy": 200, "protect": 200,
+         "open": 100}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
