@@ -164,6 +164,11 @@ def cfb_decrypt(info: CipherInfo, key: bytes, data: bytes, iv: bytes | None = No
     return b"".join(parts)
 
 
+def cfb_decryptor(info: CipherInfo, key: bytes) -> CipherContext:
+    """An incremental CFB decryptor with a zero IV (SEIPD v1), for data read in steps."""
+    return _cipher(info, key, bytes(info.block_size)).decryptor()
+
+
 def cfb_encryptor(info: CipherInfo, key: bytes, iv: bytes | None = None) -> CipherContext:
     """An incremental CFB encryptor (zero IV unless given), for data written in steps."""
     return _cipher(info, key, iv if iv is not None else bytes(info.block_size)).encryptor()

@@ -37,16 +37,24 @@ message in memory, which has the last word on errors too.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import logging
 import os
+import signal
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
+import pysequoia
 from cryptography.hazmat.primitives import hashes
 
-from client.crypto import cms_envelope
+from client.crypto import cms_envelope, pgpopen, pgpsig, pgpstream
 from client.crypto.cms_common import hash_for_name
 from client.crypto.cms_stream import (
     DecryptStreamFailed,
@@ -56,8 +64,11 @@ from client.crypto.cms_stream import (
 )
 from client.crypto.cms_verify import detached_digest_names
 from client.crypto.keys import KeyAccess
+from client.crypto.pgpalgos import cipher_info
+from client.crypto.pgpkeys import load_secret_keys
+from client.crypto.pgppackets import Packet
 from client.crypto.recipes import Opener
-from client.crypto.report import ReportBuilder, SecurityReport, SignatureResult
+from client.crypto.report import EncryptionLayer, ReportBuilder, SecurityReport, SignatureResult
 from client.crypto.streamprotect import changed_file
 from client.errors import SealmailError
 from client.mime.parse import (
@@ -76,7 +87,7 @@ from client.mime.raw import (
     parse_entity,
     split_multipart,
 )
-from client.mime.stream import Hollow, crlf_pieces, part_spans, split_header
+from client.mime.stream import Hollow, crlf_pieces, part_spans, span_pieces, split_header
 
 __all__ = ["StreamedOpen", "open_stream"]
 
@@ -134,6 +145,7 @@ class _Plan:
     signature: bytes  # DER of the detached signature (when signed)
     digests: frozenset[str]
     sums: tuple[int, int]  # plaintext length, CRC-32
+    root_sigs: list[SignatureResult]  # the decryption layer's own signatures
     top: Entity
     root: Entity
     builder: ReportBuilder
@@ -143,52 +155,290 @@ class _Plan:
 def _open(source: Source, keys: KeyAccess, now: datetime) -> StreamedOpen:
     header_block, body = _outer(source)
     top = parse_entity(header_block + b"\r\n\r\n", canonical=True)
-    if (
-        top.header_block != header_block
-        or classify(top) != "smime-enveloped"
-        or top.transfer_encoding != "base64"
-    ):
-        raise _Fallback("not an S/MIME envelope in base64")
-    # pass 1: the envelope around the ciphertext, and the key
-    env = EnvelopeStream(b64_decode_stream(body))
-    for _ in env.ciphertext():
-        pass
-    stub = env.stub()
-    parsed = cms_envelope._parse(stub)
-    if parsed.cipher.mode not in ("cbc", "gcm"):
-        raise _Fallback(parsed.cipher.mode)
-    choices = [
-        (ident, cek)
-        for ident in keys.smime_identities()
-        for cek, _, _ in cms_envelope._candidates(
-            parsed, ident.certificate, ident.private_key, None
-        )
-    ]
-    if len(choices) != 1:
-        raise _Fallback(f"{len(choices)} candidate keys")
-    ident, cek = choices[0]
+    if top.header_block != header_block:
+        raise _Fallback("header section")
+    kind = classify(top)
     opener = Opener(keys)
     builder = ReportBuilder()
-    recipients = [ri.describe() for ri in parsed.recipients]
-    builder.layers.append(opener.smime_layer(parsed.cipher.name, recipients, ident.certificate))
-
-    def plaintext() -> Iterator[bytes]:
-        again, body = _outer(source)
-        if again != header_block:
-            raise NotStreamable("the header changed")
-        envelope = EnvelopeStream(b64_decode_stream(body))
-        yield from crlf_pieces(decrypt_pieces(parsed, cek, envelope.ciphertext()))
-        if envelope.stub() != stub:
-            raise NotStreamable("the envelope changed")
-
-    plan = _skeleton(plaintext, top, builder, opener, now)
+    layer: _Layer
+    if kind == "smime-enveloped" and top.transfer_encoding == "base64":
+        layer = _SmimeLayer(source, header_block, body, keys, opener)
+    elif kind == "pgp-encrypted":
+        del body
+        layer = _PgpLayer(source, header_block, top, keys, opener)
+    else:
+        raise _Fallback(f"not an encrypted message we stream ({kind})")
+    builder.layers.append(layer.layer)
+    plan = _skeleton(layer, top, builder, opener, now)
     result = StreamedOpen(iter(()))
-    result.pieces = _output(plaintext, plan, opener, now, result._report)
+    result.pieces = _output(layer, plan, opener, now, result._report)
     return result
 
 
+class _Layer:
+    """One decryption layer read from the file: its report entry and its plaintext."""
+
+    layer: EncryptionLayer
+
+    def plaintext(self) -> Iterator[bytes]:
+        """The decrypted inner entity (canonical), from a fresh pass over the file."""
+        raise NotImplementedError
+
+    def skeleton_pass(self) -> Iterator[bytes]:
+        """:meth:`plaintext` for the skeleton pass (which may check signatures too)."""
+        return self.plaintext()
+
+    def signatures(self, now: datetime) -> list[SignatureResult]:
+        """The layer's own signatures (after the skeleton pass)."""
+        return []
+
+
+class _SmimeLayer(_Layer):
+    def __init__(
+        self,
+        source: Source,
+        header_block: bytes,
+        body: Iterator[bytes],
+        keys: KeyAccess,
+        opener: Opener,
+    ) -> None:
+        self._source, self._header_block = source, header_block
+        # pass 1: the envelope around the ciphertext, and the key
+        env = EnvelopeStream(b64_decode_stream(body))
+        for _ in env.ciphertext():
+            pass
+        self._stub = env.stub()
+        self._parsed = parsed = cms_envelope._parse(self._stub)
+        if parsed.cipher.mode not in ("cbc", "gcm"):
+            raise _Fallback(parsed.cipher.mode)
+        choices = [
+            (ident, cek)
+            for ident in keys.smime_identities()
+            for cek, _, _ in cms_envelope._candidates(
+                parsed, ident.certificate, ident.private_key, None
+            )
+        ]
+        if len(choices) != 1:
+            raise _Fallback(f"{len(choices)} candidate keys")
+        ident, self._cek = choices[0]
+        recipients = [ri.describe() for ri in parsed.recipients]
+        self.layer = opener.smime_layer(parsed.cipher.name, recipients, ident.certificate)
+
+    def plaintext(self) -> Iterator[bytes]:
+        again, body = _outer(self._source)
+        if again != self._header_block:
+            raise NotStreamable("the header changed")
+        envelope = EnvelopeStream(b64_decode_stream(body))
+        yield from crlf_pieces(decrypt_pieces(self._parsed, self._cek, envelope.ciphertext()))
+        if envelope.stub() != self._stub:
+            raise NotStreamable("the envelope changed")
+
+
+class _PgpLayer(_Layer):
+    """PGP/MIME: part 2's armored message, SEIPD v1 inside (see client/crypto/pgpopen)."""
+
+    def __init__(
+        self, source: Source, header_block: bytes, top: Entity, keys: KeyAccess, opener: Opener
+    ) -> None:
+        self._source, self._header_block, self._opener = source, header_block, opener
+        boundary = top.param("boundary") or ""
+        if not 0 < len(boundary) <= 200:
+            raise _Fallback("boundary")
+        _, body = _outer(source)  # pass 1: where part 2 lies
+        spans = part_spans(body, boundary, max_parts=MAX_PARTS)
+        if spans is None or len(spans) < 2:
+            raise _Fallback("parts")
+        self._span = spans[1]
+        # pass 2 (the start only): the session key packets, the key, the OPS packets
+        msg = pgpopen.split_message(pgpopen.dearmor_pieces(self._payload()))
+        self._session = msg.session
+        packets = [Packet(tag, body) for tag, body in msg.session]
+        pkesks, skesks, key_ids = pgpstream._parse_session_packets(packets)
+        own = keys.pgp_secret_keys()
+        secret = load_secret_keys([tsk for tsk, _ in own])
+        passphrases = pgpstream._passphrases([pw for _, pw in own if pw is not None] or None)
+        data = pgpopen.Bytes(msg.data)
+        first = data.read(18)
+        attempts = pgpstream._Attempts()
+        chosen = [
+            sk
+            for sk in pgpstream._candidates(pkesks, skesks, secret, passphrases, (), attempts)
+            if pgpopen.quick_check(first, sk)
+        ]
+        if len({(sk.cipher, sk.key) for sk in chosen}) == 1:
+            chosen = chosen[:1]  # several of our keys gave the same session key: the first
+        if len(chosen) != 1:
+            raise _Fallback(f"{len(chosen)} session keys")
+        self._key = sk = chosen[0]
+        assert sk.cipher is not None
+        self.layer = EncryptionLayer(
+            method="pgp",
+            cipher=cipher_info(sk.cipher).name,
+            integrity="MDC",
+            recipients=tuple(key_ids),
+            decrypted_with=sk.source,
+        )
+        # the OPS packets at the start name the signers: their certificates are looked up
+        # now, for the verifier (a child process, see skeleton_pass)
+        head = pgpopen.InnerMessage()
+        start = pgpopen.inner_pieces(pgpopen.seipd_v1_pieces(_chain(first, data.rest()), sk), head)
+        next(start, None)
+        del start  # closes the pass (and the file) here
+        ids = [body[4:12].hex() for body in head.ops if body[:1] == b"\x03" and len(body) == 13]
+        if len(ids) != len(head.ops):
+            raise _Fallback("one-pass signature packets")
+        self._ops_ids = ids
+        self._certs = list(keys.pgp_certs_for_ids(ids)) if ids else []
+        self._info = pgpopen.InnerMessage()
+        self._verified: list[tuple[str, str]] | None = None
+
+    def _payload(self) -> Iterator[bytes]:
+        """Part 2's body, transfer encoding removed, from a fresh pass."""
+        again, body = _outer(self._source)
+        if again != self._header_block:
+            raise NotStreamable("the header changed")
+        part = (octets for _, octets in span_pieces(body, [self._span]))
+        split = split_header(part, limit=MAX_HEADER_BYTES)
+        if split is None:
+            raise NotStreamable("part 2 has no header section")
+        head_block, rest = split
+        entity = parse_entity(head_block + b"\r\n\r\n", canonical=True)
+        if entity.header_block != head_block:
+            raise NotStreamable("part 2's header section")
+        cte = entity.transfer_encoding
+        if cte in ("7bit", "8bit", "binary"):
+            yield from rest
+        elif cte == "base64":
+            yield from b64_decode_stream(rest)
+        else:
+            raise NotStreamable(f"part 2 in {cte}")
+
+    def _pass(
+        self, info: pgpopen.InnerMessage, tee: Callable[[bytes], None] | None = None
+    ) -> Iterator[bytes]:
+        msg = pgpopen.split_message(pgpopen.dearmor_pieces(self._payload()))
+        if msg.session != self._session:
+            raise NotStreamable("the session packets changed")
+        plain = pgpopen.seipd_v1_pieces(msg.data, self._key)
+        yield from crlf_pieces(pgpopen.inner_pieces(plain, info, tee))
+
+    def plaintext(self) -> Iterator[bytes]:
+        info = pgpopen.InnerMessage()
+        yield from self._pass(info)
+        if info.signatures != self._info.signatures:
+            raise NotStreamable("the signatures changed")
+
+    def skeleton_pass(self) -> Iterator[bytes]:
+        if not self._ops_ids:
+            yield from self._pass(self._info)
+            if self._info.signed:
+                raise _Fallback("signatures without one-pass packets")
+            return
+        verifier = _Verifier(self._certs)
+        try:
+            yield from self._pass(self._info, verifier.write)
+            self._verified = verifier.result()
+        finally:
+            verifier.close()
+
+    def signatures(self, now: datetime) -> list[SignatureResult]:
+        info = self._info
+        if not info.signed:
+            return []
+        issuers = pgpsig.signature_issuers(b"".join(info.signatures)) if info.signatures else []
+        wanted = {i.lower()[-16:] for i in self._ops_ids}
+        if not issuers or any(i.lower()[-16:] not in wanted for i in issuers):
+            raise _Fallback("signature issuers differ from the one-pass packets")
+        verified = self._verified
+        if verified is None:
+            raise _Fallback("the verifier did not finish")
+        found = SimpleNamespace(
+            valid_sigs=[SimpleNamespace(certificate=c, signing_key=k) for c, k in verified]
+        )
+        return self._opener._pgp_results(issuers, lambda store: found, now)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    return itertools.chain((first,), rest)
+
+
+class _Verifier:
+    """``pysequoia.verify`` of the decrypted packet stream, in a child process reading a
+    pipe while this process writes the stream into it (pysequoia holds the GIL while it
+    reads a file: a thread could not feed it). POSIX, single-threaded callers only."""
+
+    def __init__(self, certs: list[Any]) -> None:
+        if not hasattr(os, "fork") or threading.active_count() != 1:
+            raise _Fallback("no fork here")
+        data_r, self._w = os.pipe()
+        self._res_r, res_w = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the child: verify, report, exit (never returns)
+            os.close(self._w)
+            os.close(self._res_r)
+            _verify_child(data_r, res_w, certs)
+        os.close(data_r)
+        os.close(res_w)
+        self._broken = False
+
+    def write(self, piece: bytes) -> None:
+        if self._broken:
+            return
+        view = memoryview(piece)
+        try:
+            while view:
+                view = view[os.write(self._w, view) :]
+        except OSError:
+            self._broken = True
+
+    def result(self) -> list[tuple[str, str]] | None:
+        os.close(self._w)
+        self._w = -1
+        chunks = []
+        while chunk := os.read(self._res_r, 1 << 16):
+            chunks.append(chunk)
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if self._broken or status != 0:
+            return None
+        try:
+            out = json.loads(b"".join(chunks))
+        except ValueError:
+            return None
+        return [(str(c), str(k)) for c, k in out]
+
+    def close(self) -> None:
+        for fd in (self._w, self._res_r):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._w = self._res_r = -1
+        if self._pid:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            self._pid = 0
+
+
+def _verify_child(data_r: int, res_w: int, certs: list[Any]) -> None:  # pragma: no cover
+    code = 0
+    try:
+        try:
+            res = pysequoia.verify(file=f"/dev/fd/{data_r}", store=lambda ids: certs)
+            out = [[str(v.certificate), str(v.signing_key)] for v in res.valid_sigs]
+        except Exception:  # pysequoia: "no valid signatures" and friends, as in memory
+            out = []
+        with open(data_r, "rb", closefd=False) as rest:  # let the writer finish
+            while rest.read(1 << 20):
+                pass
+        os.write(res_w, json.dumps(out).encode())
+    except BaseException:
+        code = 3
+    os._exit(code)
+
+
 def _skeleton(
-    plaintext: Callable[[], Iterator[bytes]],
+    layer: _Layer,
     top: Entity,
     builder: ReportBuilder,
     opener: Opener,
@@ -200,7 +450,7 @@ def _skeleton(
     sums = [0, 0]
 
     def fed() -> Iterator[bytes]:
-        for piece in plaintext():
+        for piece in layer.skeleton_pass():
             hollow.update(piece)
             sums[0], sums[1] = sums[0] + len(piece), zlib.crc32(piece, sums[1])
             yield piece
@@ -219,6 +469,7 @@ def _skeleton(
         pass
     for _ in stream:
         pass
+    root_sigs = layer.signatures(now)
     skeleton = hollow.skeleton()
     entity = parse_entity(skeleton, canonical=True)
     if entity.header_block != inner_header:
@@ -257,6 +508,7 @@ def _skeleton(
         signature=signature,
         digests=digests,
         sums=(sums[0], sums[1]),
+        root_sigs=root_sigs,
         top=top,
         root=entity,
         builder=builder,
@@ -283,7 +535,7 @@ def _holes_allowed(entity: Entity, token: bytes, depth: int) -> bool:
 
 
 def _output(
-    plaintext: Callable[[], Iterator[bytes]],
+    layer: _Layer,
     plan: _Plan,
     opener: Opener,
     now: datetime,
@@ -294,7 +546,7 @@ def _output(
     hashers = {name: hashes.Hash(hash_for_name(name)) for name in plan.digests}
     length, crc = 0, 0
     try:
-        for piece in plaintext():
+        for piece in layer.plaintext():
             at, length = length, length + len(piece)
             crc = zlib.crc32(piece, crc)
             if plan.signed is not None:
@@ -310,9 +562,9 @@ def _output(
         raise changed_file("opened") from exc
     if (length, crc) != plan.sums:
         raise changed_file("opened")
-    sigs: list[SignatureResult] = []
+    sigs = list(plan.root_sigs)
     if plan.signed is not None:
         digests = {name: h.finalize() for name, h in hashers.items()}
-        sigs = opener.smime_verify_digests(plan.signature, digests, now=now)
+        sigs += opener.smime_verify_digests(plan.signature, digests, now=now)
     conclude(plan.top, plan.root, plan.builder, sigs, plan.protected, opener, now)
     report.append(plan.builder.build())

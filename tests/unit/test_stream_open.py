@@ -81,11 +81,18 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, Se
         ks.import_bytes(p12, passphrase=b"pw")
         other = leaves["bob" if name == "alice" else "alice"]
         ks.import_bytes(other.cert_pem() + pki.intermediate.public_bytes(_PEM))
+        ks.generate_pgp(leaf.email, now=NOW - timedelta(minutes=5))
         sessions.append(Session(ks))
+    for me, other in ((sessions[0], sessions[1]), (sessions[1], sessions[0])):
+        me.store.import_bytes(other.store.export_public(_own_pgp(other)))
     yield sessions[0], sessions[1]
     for s in sessions:
         s.close()
     mp.undo()
+
+
+def _own_pgp(session: Session) -> str:
+    return next(k.fingerprint for k in session.store.list(kind="pgp") if k.secret)
 
 
 @pytest.fixture
@@ -288,3 +295,59 @@ def test_not_streamed_when_it_cannot_be(pair: tuple[Session, Session]) -> None:
     )
     for data in (raw, signed):
         assert bob.message_open_stream(_pieces(data), now=NOW + timedelta(seconds=1)) is None
+
+
+@pytest.mark.parametrize("sign", [False, True])
+@pytest.mark.parametrize("size", [0, 3 << 20])
+def test_pgp_messages_stream_exactly_as_in_memory(
+    pair: tuple[Session, Session], small_holes: None, sign: bool, size: int
+) -> None:
+    alice, bob = pair
+    raw = make_message(
+        "alice@example.org", "bob@example.net", body="Dose: 5 mg\n",
+        attachments=[("scan.bin", os.urandom(size))] if size else [],
+    )  # fmt: skip
+    protected = alice.message_encrypt(
+        raw, to=["bob@example.net"], sender="alice@example.org", method="pgp", sign=sign,
+        now=NOW, rng=os.urandom,
+    )  # fmt: skip
+    assert _same_as_in_memory(bob, protected, NOW, n=65536)
+    report = bob.message_open(protected, now=NOW).report
+    assert [s.status for s in report.signatures] == (["good"] if sign else [])
+
+
+def test_gpg_made_pgp_mime_streams(
+    pair: tuple[Session, Session], small_holes: None, tmp_path: Path
+) -> None:
+    """gpg compresses (ZLIB/ZIP) and signs with one-pass packets: both stream."""
+    alice, bob = pair
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--yes", "--trust-model", "always"]
+    (tmp_path / "bob.asc").write_bytes(bob.store.export_public(_own_pgp(bob)))
+    (tmp_path / "alice.sec").write_bytes(alice.store.export_secret_pgp(_own_pgp(alice)))
+    subprocess.run([*gpg, "--import", str(tmp_path / "bob.asc"), str(tmp_path / "alice.sec")],
+                   check=True, capture_output=True)  # fmt: skip
+    inner = make_message(
+        "alice@example.org", "bob@example.net", attachments=[("a.bin", os.urandom(200_000))]
+    ).replace(b"\n", b"\r\n")
+    (tmp_path / "inner").write_bytes(inner)
+    for extra in ([], ["--sign", "-u", "alice@example.org"], ["--compress-algo", "zip", "--sign"]):
+        subprocess.run(
+            [*gpg, "--armor", "--encrypt", "-r", "bob@example.net", *extra, "-o",
+             str(tmp_path / "enc.asc"), str(tmp_path / "inner")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        armored = (tmp_path / "enc.asc").read_bytes().replace(b"\n", b"\r\n")
+        message = (
+            b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: x\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; "
+            b'protocol="application/pgp-encrypted"; boundary="b1"\r\n\r\n'
+            b"--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n"
+            b'--b1\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n'
+            + armored
+            + b"\r\n--b1--\r\n"
+        )
+        assert _same_as_in_memory(bob, message, NOW), extra
+        sigs = bob.message_open(message, now=NOW).report.signatures
+        assert [s.status for s in sigs] == (["good"] if extra else []), extra
