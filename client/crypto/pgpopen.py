@@ -43,43 +43,49 @@ _MAX_OUTPUT = 256 * 1024 * 1024
 
 
 class Bytes:
-    """A stream of octets from pieces, read front to back."""
+    """A stream of octets from pieces, read front to back (``_buf[_pos:]`` is unread)."""
 
     def __init__(self, pieces: Iterable[bytes]) -> None:
         self._it = iter(pieces)
         self._buf = b""
+        self._pos = 0
 
     def _more(self) -> bool:
         for piece in self._it:
             if piece:
-                self._buf += piece
+                self._buf = self._buf[self._pos :] + piece if self._pos < len(self._buf) else piece
+                self._pos = 0
                 return True
         return False
 
+    def _have(self) -> int:
+        return len(self._buf) - self._pos
+
     def eof(self) -> bool:
-        return not self._buf and not self._more()
+        return not self._have() and not self._more()
 
     def read(self, n: int) -> bytes:
-        while len(self._buf) < n:
+        while self._have() < n:
             if not self._more():
                 raise NotStreamable("the data ends early")
-        out, self._buf = self._buf[:n], self._buf[n:]
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
         return out
 
     def pieces(self, n: int) -> Iterator[bytes]:
-        """The next ``n`` octets, in pieces."""
+        """The next ``n`` octets, in pieces (slices of what was read, no re-copying)."""
         while n > 0:
-            if not self._buf and not self._more():
+            if not self._have() and not self._more():
                 raise NotStreamable("the data ends early")
-            take = self._buf[:n]
-            self._buf = self._buf[len(take) :]
-            n -= len(take)
-            yield take
+            take = min(n, self._have())
+            yield self._buf[self._pos : self._pos + take]
+            self._pos += take
+            n -= take
 
     def rest(self) -> Iterator[bytes]:
-        if self._buf:
-            yield self._buf
-            self._buf = b""
+        if self._have():
+            yield self._buf[self._pos :]
+        self._buf, self._pos = b"", 0
         yield from self._it
 
 

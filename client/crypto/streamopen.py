@@ -38,7 +38,6 @@ message in memory, which has the last word on errors too.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -70,7 +69,7 @@ from client.crypto.pgppackets import Packet
 from client.crypto.recipes import Opener
 from client.crypto.report import EncryptionLayer, ReportBuilder, SecurityReport, SignatureResult
 from client.crypto.streamprotect import changed_file
-from client.errors import SealmailError
+from client.errors import SealmailError, UnsupportedMessage
 from client.mime.parse import (
     classify,
     conclude,
@@ -145,7 +144,6 @@ class _Plan:
     signature: bytes  # DER of the detached signature (when signed)
     digests: frozenset[str]
     sums: tuple[int, int]  # plaintext length, CRC-32
-    root_sigs: list[SignatureResult]  # the decryption layer's own signatures
     top: Entity
     root: Entity
     builder: ReportBuilder
@@ -241,6 +239,8 @@ class _PgpLayer(_Layer):
         self, source: Source, header_block: bytes, top: Entity, keys: KeyAccess, opener: Opener
     ) -> None:
         self._source, self._header_block, self._opener = source, header_block, opener
+        self._keys = keys
+        self._verified: list[tuple[str, str]] | None = None
         boundary = top.param("boundary") or ""
         if not 0 < len(boundary) <= 200:
             raise _Fallback("boundary")
@@ -278,19 +278,8 @@ class _PgpLayer(_Layer):
             recipients=tuple(key_ids),
             decrypted_with=sk.source,
         )
-        # the OPS packets at the start name the signers: their certificates are looked up
-        # now, for the verifier (a child process, see skeleton_pass)
-        head = pgpopen.InnerMessage()
-        start = pgpopen.inner_pieces(pgpopen.seipd_v1_pieces(_chain(first, data.rest()), sk), head)
-        next(start, None)
-        del start  # closes the pass (and the file) here
-        ids = [body[4:12].hex() for body in head.ops if body[:1] == b"\x03" and len(body) == 13]
-        if len(ids) != len(head.ops):
-            raise _Fallback("one-pass signature packets")
-        self._ops_ids = ids
-        self._certs = list(keys.pgp_certs_for_ids(ids)) if ids else []
         self._info = pgpopen.InnerMessage()
-        self._verified: list[tuple[str, str]] | None = None
+        self._fork_ok = hasattr(os, "fork") and threading.active_count() == 1
 
     def _payload(self) -> Iterator[bytes]:
         """Part 2's body, transfer encoding removed, from a fresh pass."""
@@ -314,60 +303,69 @@ class _PgpLayer(_Layer):
             raise NotStreamable(f"part 2 in {cte}")
 
     def _pass(
-        self, info: pgpopen.InnerMessage, tee: Callable[[bytes], None] | None = None
+        self, info: pgpopen.InnerMessage, literal: Callable[[bytes], None] | None = None
     ) -> Iterator[bytes]:
         msg = pgpopen.split_message(pgpopen.dearmor_pieces(self._payload()))
         if msg.session != self._session:
             raise NotStreamable("the session packets changed")
         plain = pgpopen.seipd_v1_pieces(msg.data, self._key)
-        yield from crlf_pieces(pgpopen.inner_pieces(plain, info, tee))
+        data = pgpopen.inner_pieces(plain, info)
+        yield from crlf_pieces(_teed(data, literal) if literal is not None else data)
+
+    def skeleton_pass(self) -> Iterator[bytes]:
+        yield from self._pass(self._info)
+        if self._info.signed and not (self._fork_ok and self._info.signatures):
+            raise _Fallback("signatures this path cannot check")
 
     def plaintext(self) -> Iterator[bytes]:
+        """The output pass; when signed, the literal data is also fed to the verifier."""
         info = pgpopen.InnerMessage()
-        yield from self._pass(info)
+        if not self._info.signed:
+            yield from self._pass(info)
+        else:
+            issuers = pgpsig.signature_issuers(b"".join(self._info.signatures))
+            certs = list(self._keys.pgp_certs_for_ids(issuers)) if issuers else []
+            verifier = _Verifier(certs, b"".join(self._info.signatures))
+            try:
+                yield from self._pass(info, verifier.write)
+                self._verified = verifier.result()
+            finally:
+                verifier.close()
         if info.signatures != self._info.signatures:
             raise NotStreamable("the signatures changed")
 
-    def skeleton_pass(self) -> Iterator[bytes]:
-        if not self._ops_ids:
-            yield from self._pass(self._info)
-            if self._info.signed:
-                raise _Fallback("signatures without one-pass packets")
-            return
-        verifier = _Verifier(self._certs)
-        try:
-            yield from self._pass(self._info, verifier.write)
-            self._verified = verifier.result()
-        finally:
-            verifier.close()
-
     def signatures(self, now: datetime) -> list[SignatureResult]:
+        """After the output pass: the signatures as the in-memory path reports them."""
         info = self._info
         if not info.signed:
             return []
-        issuers = pgpsig.signature_issuers(b"".join(info.signatures)) if info.signatures else []
-        wanted = {i.lower()[-16:] for i in self._ops_ids}
-        if not issuers or any(i.lower()[-16:] not in wanted for i in issuers):
-            raise _Fallback("signature issuers differ from the one-pass packets")
         verified = self._verified
         if verified is None:
-            raise _Fallback("the verifier did not finish")
+            raise UnsupportedMessage(
+                "the signature check did not finish",
+                hint="Open the message from standard input to check it in memory.",
+            )
+        issuers = pgpsig.signature_issuers(b"".join(info.signatures))
         found = SimpleNamespace(
             valid_sigs=[SimpleNamespace(certificate=c, signing_key=k) for c, k in verified]
         )
         return self._opener._pgp_results(issuers, lambda store: found, now)
 
 
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    return itertools.chain((first,), rest)
+def _teed(pieces: Iterable[bytes], tee: Callable[[bytes], None]) -> Iterator[bytes]:
+    for piece in pieces:
+        tee(piece)
+        yield piece
 
 
 class _Verifier:
-    """``pysequoia.verify`` of the decrypted packet stream, in a child process reading a
-    pipe while this process writes the stream into it (pysequoia holds the GIL while it
-    reads a file: a thread could not feed it). POSIX, single-threaded callers only."""
+    """``pysequoia.verify`` of the literal data against the message's signature packets
+    (as a detached signature: the same hash input, and nothing is buffered), in a child
+    process reading a pipe while this process writes the data into it (pysequoia holds
+    the GIL while it reads a file: a thread could not feed it). POSIX, single-threaded
+    callers only."""
 
-    def __init__(self, certs: list[Any]) -> None:
+    def __init__(self, certs: list[Any], signatures: bytes) -> None:
         if not hasattr(os, "fork") or threading.active_count() != 1:
             raise _Fallback("no fork here")
         data_r, self._w = os.pipe()
@@ -376,7 +374,7 @@ class _Verifier:
         if self._pid == 0:  # the child: verify, report, exit (never returns)
             os.close(self._w)
             os.close(self._res_r)
-            _verify_child(data_r, res_w, certs)
+            _verify_child(data_r, res_w, certs, signatures)
         os.close(data_r)
         os.close(res_w)
         self._broken = False
@@ -420,11 +418,14 @@ class _Verifier:
             self._pid = 0
 
 
-def _verify_child(data_r: int, res_w: int, certs: list[Any]) -> None:  # pragma: no cover
+def _verify_child(
+    data_r: int, res_w: int, certs: list[Any], signatures: bytes
+) -> None:  # pragma: no cover - runs in the forked child
     code = 0
     try:
         try:
-            res = pysequoia.verify(file=f"/dev/fd/{data_r}", store=lambda ids: certs)
+            sig = pysequoia.Sig.from_bytes(signatures)
+            res = pysequoia.verify(file=f"/dev/fd/{data_r}", signature=sig, store=lambda ids: certs)
             out = [[str(v.certificate), str(v.signing_key)] for v in res.valid_sigs]
         except Exception:  # pysequoia: "no valid signatures" and friends, as in memory
             out = []
@@ -469,7 +470,6 @@ def _skeleton(
         pass
     for _ in stream:
         pass
-    root_sigs = layer.signatures(now)
     skeleton = hollow.skeleton()
     entity = parse_entity(skeleton, canonical=True)
     if entity.header_block != inner_header:
@@ -508,7 +508,6 @@ def _skeleton(
         signature=signature,
         digests=digests,
         sums=(sums[0], sums[1]),
-        root_sigs=root_sigs,
         top=top,
         root=entity,
         builder=builder,
@@ -562,7 +561,7 @@ def _output(
         raise changed_file("opened") from exc
     if (length, crc) != plan.sums:
         raise changed_file("opened")
-    sigs = list(plan.root_sigs)
+    sigs = layer.signatures(now)
     if plan.signed is not None:
         digests = {name: h.finalize() for name, h in hashers.items()}
         sigs += opener.smime_verify_digests(plan.signature, digests, now=now)

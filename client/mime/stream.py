@@ -259,10 +259,21 @@ class Hollow:
         self._out: list[bytes] = []
         self._open = b""  # the last, unfinished line (a run may still reach into it)
         self._in_hole = False  # the last thing kept is a marker (a run may continue it)
+        self._pending: list[bytes] = []
+        self._size = 0
         self.holes = 0
 
+    _STEP = 1 << 20  # runs are looked for in steps this long, whatever the pieces' size
+
     def update(self, piece: bytes) -> None:
-        data = self._open + piece if self._open else piece
+        self._pending.append(piece)
+        self._size += len(piece)
+        if self._size >= self._STEP:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join([self._open, *self._pending])
+        self._pending, self._size = [], 0
         cut = data.rfind(b"\n") + 1  # complete lines only
         self._open = data[cut:]
         if cut:
@@ -288,4 +299,5 @@ class Hollow:
 
     def skeleton(self) -> bytes:
         """The skeleton of everything fed so far (the unfinished last line is kept)."""
+        self._flush()
         return b"".join([*self._out, self._open])

@@ -405,6 +405,30 @@ def _smime_message(inner: bytes) -> bytes:
     )
 
 
+def _pgp_message(inner: bytes) -> bytes:
+    """``inner`` as PGP/MIME, encrypted (deterministically) to the fuzz keyring's key,
+    signed by it with one-pass packets when the input says so."""
+    import random
+
+    import pysequoia
+
+    from client.crypto import pgparmor, pgpstream
+    from tests.helpers.messages import pgp_mime_encrypted
+
+    cert = keys()._tsk  # its public part is what encrypt() reads
+    packets = pgpstream.literal_packet(inner)
+    if inner[-1:] in b"02468":
+        tsk = pysequoia.Tsk.from_bytes(keys()._tsk)
+        packets = pysequoia.sign(tsk.signer(), inner, armor=False)
+    binary = pgpstream.encrypt(
+        packets, recipients=[cert], rng=random.Random(len(inner)).randbytes, now=NOW
+    )
+    return pgp_mime_encrypted(
+        "From: manager@bigcorporation.com\nTo: manager@bigcorporation.com",
+        pgparmor.enarmor(binary),
+    )
+
+
 def run_open(data: bytes) -> None:
     """Differential: the streaming opener (with small hole sizes, so base64 runs are cut
     out of the skeleton) must give the in-memory opener's message and report, raise
@@ -413,7 +437,7 @@ def run_open(data: bytes) -> None:
     from client.crypto.recipes import open_raw
     from tests.helpers.streaming import cut
 
-    message = _smime_message(data)
+    message = _pgp_message(data) if data[:1] in b"-CFT" else _smime_message(data)
     try:
         opened = open_raw(message, keys(), now=NOW)
         expected: tuple[bytes, object] | type[BaseException] = (
