@@ -155,14 +155,16 @@ class _Base64:
         yield from self._decode(piece)
 
     def _decode(self, text: bytes) -> Iterator[bytes]:
-        cleaned = text.translate(None, b" \t\r\n")
-        if cleaned.translate(None, _ALPHABET):  # anything left is not base64
-            raise NotStreamable("armor body is not plain base64")
-        data = self._carry + cleaned
+        data = self._carry + text.translate(None, b" \t\r\n")
         whole = len(data) - len(data) % 4
         self._carry = data[whole:]
+        if self._carry.translate(None, _ALPHABET):
+            raise NotStreamable("armor body is not plain base64")
         if whole:
-            yield binascii.a2b_base64(data[:whole])
+            try:  # strict: any octet outside the alphabet (no '=' gets here) is refused
+                yield binascii.a2b_base64(data[:whole], strict_mode=True)
+            except binascii.Error as exc:
+                raise NotStreamable("armor body is not plain base64") from exc
 
     def end(self) -> Iterator[bytes]:
         if self._tail is None:

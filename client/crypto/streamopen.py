@@ -1,38 +1,46 @@
-"""Opening an S/MIME-encrypted message file in bounded memory.
+"""Opening an encrypted message file (S/MIME or PGP/MIME) in bounded memory.
 
 Theory of operation
 -------------------
-:func:`client.crypto.recipes.open_raw` holds the message text, the DER, the plaintext
-and the opened message: for a 50 MB attachment that was 7x the payload. Here the file
-is read in three passes and only small things are kept:
+:func:`client.crypto.recipes.open_raw` holds the message text, the DER or packets, the
+plaintext and the opened message: for a 50 MB attachment that was 7-9x the payload. Here
+the file is read in passes and only small things are kept:
 
-1. **Envelope.** The outer header must say ``application/pkcs7-mime`` enveloped (or
-   authEnveloped) data in base64. The base64 is decoded as it streams
-   (:func:`client.mime.raw.b64_decode_stream`) into
+1. **Layer.** The outer header says which.
+   *S/MIME*: ``application/pkcs7-mime`` enveloped (or authEnveloped) data in base64. The
+   base64 is decoded as it streams (:func:`client.mime.raw.b64_decode_stream`) into
    :class:`~client.crypto.cms_stream.EnvelopeStream`, which keeps the DER around the
    ciphertext. The RecipientInfos give the content-encryption key, exactly as
    :func:`~client.crypto.cms_envelope.decrypt` would find it (exactly one candidate key
    over all own identities; otherwise the in-memory path decides).
-2. **Skeleton.** The content is decrypted; the padding or the GCM tag is checked at the
-   end. On the way, :class:`~client.mime.stream.Hollow` keeps a skeleton of the inner
-   entity (long base64 bodies cut out, a marker left in their place), and when the inner
-   entity is an S/MIME ``multipart/signed`` its part offsets are found
-   (:func:`~client.mime.stream.part_spans`). The skeleton goes through the same steps as
-   :func:`client.mime.parse.open_message` (classify, peel the signature, protected
-   headers, restored header), provided every marker lies in the body of a non-text
-   leaf outside any nested signed part: nothing that reads those bodies is then skipped.
+   *PGP/MIME*: a pass finds part 2 (:func:`~client.mime.stream.part_spans`); the start
+   of another reads its armor, the session-key packets and the first block of the SEIPD
+   v1 packet (:mod:`client.crypto.pgpopen`), and the one session key whose quick check
+   passes is kept.
+2. **Skeleton.** The content is decrypted; the padding, the GCM tag or the MDC is
+   checked at the end. On the way, :class:`~client.mime.stream.Hollow` keeps a skeleton
+   of the inner entity (long base64 bodies cut out, a marker left in their place), and
+   when the inner entity is an S/MIME ``multipart/signed`` its part offsets are found.
+   The skeleton goes through the same steps as :func:`client.mime.parse.open_message`
+   (classify, peel the signature, protected headers, restored header), provided every
+   marker lies in the body of a non-text leaf outside any nested signed part: nothing
+   that reads those bodies is then skipped.
 3. **Output.** The content is decrypted again; the opened message is the restored
-   header and the root entity's octets, written as they come; the signed part is hashed
-   as it passes, and the signature is checked with those digests
-   (:func:`client.crypto.cms_verify.verify` ``detached_digests``). The report is complete
-   when the pieces have all been taken. Each pass is summed (length, CRC-32 of the
-   plaintext) and checked against the second: a file that changed is refused mid-way,
-   and the caller's atomic write leaves nothing behind.
+   header and the root entity's octets, written as they come. An S/MIME signed part is
+   hashed as it passes and its signature checked with those digests
+   (:func:`client.crypto.cms_verify.verify` ``detached_digests``). OpenPGP signatures
+   (one-pass, inside the encryption) are checked by ``pysequoia.verify`` over the literal
+   data as a detached signature, in a forked child reading a pipe this pass writes into
+   (:class:`_Verifier`; pysequoia holds the GIL while it reads, so a thread cannot feed
+   it). The report is complete when the pieces have all been taken. Each pass is summed
+   (length, CRC-32 of the plaintext) and checked against the skeleton pass: a file that
+   changed is refused mid-way, and the caller's atomic write leaves nothing behind.
 
-Whatever this path does not cover (OpenPGP, a second encryption layer, opaque signed
-data, several candidate keys, ciphertext in nested segments, a marker in a text part)
-makes :func:`open_stream` return None before anything is output; the caller then opens the
-message in memory, which has the last word on errors too.
+Whatever this path does not cover (a second encryption layer, opaque signed data,
+several candidate keys, ciphertext in nested segments, AEAD OpenPGP, a marker in a text
+part, a signed OpenPGP message where fork() is not safe...) makes :func:`open_stream`
+return None before anything is output; the caller then opens the message in memory,
+which has the last word on errors too.
 """
 
 from __future__ import annotations
@@ -86,7 +94,7 @@ from client.mime.raw import (
     parse_entity,
     split_multipart,
 )
-from client.mime.stream import Hollow, crlf_pieces, part_spans, span_pieces, split_header
+from client.mime.stream import Hollow, coalesce, crlf_pieces, part_spans, span_pieces, split_header
 
 __all__ = ["StreamedOpen", "open_stream"]
 
@@ -279,7 +287,7 @@ class _PgpLayer(_Layer):
             decrypted_with=sk.source,
         )
         self._info = pgpopen.InnerMessage()
-        self._fork_ok = hasattr(os, "fork") and threading.active_count() == 1
+        self._fork_ok = _can_fork()
 
     def _payload(self) -> Iterator[bytes]:
         """Part 2's body, transfer encoding removed, from a fresh pass."""
@@ -308,8 +316,8 @@ class _PgpLayer(_Layer):
         msg = pgpopen.split_message(pgpopen.dearmor_pieces(self._payload()))
         if msg.session != self._session:
             raise NotStreamable("the session packets changed")
-        plain = pgpopen.seipd_v1_pieces(msg.data, self._key)
-        data = pgpopen.inner_pieces(plain, info)
+        plain = pgpopen.seipd_v1_pieces(coalesce(msg.data), self._key)
+        data = coalesce(pgpopen.inner_pieces(plain, info))  # gpg's partial lengths are short
         yield from crlf_pieces(_teed(data, literal) if literal is not None else data)
 
     def skeleton_pass(self) -> Iterator[bytes]:
@@ -366,7 +374,7 @@ class _Verifier:
     callers only."""
 
     def __init__(self, certs: list[Any], signatures: bytes) -> None:
-        if not hasattr(os, "fork") or threading.active_count() != 1:
+        if not _can_fork():
             raise _Fallback("no fork here")
         data_r, self._w = os.pipe()
         self._res_r, res_w = os.pipe()
@@ -416,6 +424,11 @@ class _Verifier:
                 os.kill(self._pid, signal.SIGKILL)
                 os.waitpid(self._pid, 0)
             self._pid = 0
+
+
+def _can_fork() -> bool:
+    """fork() is safe (one thread) and the child can open the pipe by name (/dev/fd)."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and os.path.isdir("/dev/fd")
 
 
 def _verify_child(

@@ -34,7 +34,15 @@ from collections.abc import Iterable, Iterator
 
 from client.mime.raw import to_crlf
 
-__all__ = ["Hollow", "SevenBitCheck", "crlf_pieces", "part_spans", "span_pieces", "split_header"]
+__all__ = [
+    "Hollow",
+    "SevenBitCheck",
+    "coalesce",
+    "crlf_pieces",
+    "part_spans",
+    "span_pieces",
+    "split_header",
+]
 
 _MAX_LINE = 998
 _PATTERNS = (b" \r\n", b"\t\r\n", b"\r\nFrom ")
@@ -59,6 +67,24 @@ def crlf_pieces(pieces: Iterable[bytes], changed: list[bool] | None = None) -> I
         if changed is not None:
             changed.append(True)
         yield b"\r\n"
+
+
+def coalesce(pieces: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """The same octets in pieces of at least ``size`` (but the last): short pieces are
+    joined, long ones pass as they are (per-piece work stays per megabyte)."""
+    held: list[bytes] = []
+    count = 0
+    for piece in pieces:
+        if not held and len(piece) >= size:
+            yield piece
+            continue
+        held.append(piece)
+        count += len(piece)
+        if count >= size:
+            yield b"".join(held)
+            held, count = [], 0
+    if held:
+        yield b"".join(held)
 
 
 def split_header(pieces: Iterable[bytes], *, limit: int) -> tuple[bytes, Iterator[bytes]] | None:

@@ -101,6 +101,16 @@ def test_sealmail_signed_only_to_openssl(cli: Cli, pki: Pki, tmp_path: Path) -> 
     assert [(s["status"], s["signer"]) for s in report["signatures"]] == [("good", ALICE)]
 
 
+def _bob_signs(tmp: Path, inner: bytes) -> None:
+    """``openssl cms -sign`` of ``inner`` by Bob (with the chain) -> tmp/signed.eml."""
+    (tmp / "inner.eml").write_bytes(inner)
+    signed = openssl(
+        "cms", "-sign", "-in", str(tmp / "inner.eml"), "-signer", str(tmp / "bob.pem"),
+        "-inkey", str(tmp / "bob.key"), "-certfile", str(tmp / "chain.pem"),
+    )  # fmt: skip
+    (tmp / "signed.eml").write_bytes(signed)
+
+
 @pytest.mark.parametrize(
     "cipher,oaep",
     [("-aes256", False), ("-aes128", True), ("-aes-256-gcm", False), ("-des3", False)],
@@ -109,12 +119,7 @@ def test_openssl_to_sealmail(cli: Cli, pki: Pki, tmp_path: Path, cipher: str, oa
     alice, _bob = _setup(cli, pki, tmp_path, "rsa2048", "p256")
     write_pem(tmp_path / "alice.pem", alice.cert)
     inner = make_message(BOB, ALICE, attachments=[("a.bin", os.urandom(50_000))])
-    (tmp_path / "inner.eml").write_bytes(inner)
-    signed = openssl(
-        "cms", "-sign", "-in", str(tmp_path / "inner.eml"), "-signer", str(tmp_path / "bob.pem"),
-        "-inkey", str(tmp_path / "bob.key"), "-certfile", str(tmp_path / "chain.pem"),
-    )  # fmt: skip
-    (tmp_path / "signed.eml").write_bytes(signed)
+    _bob_signs(tmp_path, inner)
     extra = ["-keyopt", "rsa_padding_mode:oaep"] if oaep else []
     enc = openssl(
         "cms", "-encrypt", "-in", str(tmp_path / "signed.eml"), cipher,
@@ -251,12 +256,7 @@ def test_decrypt_of_a_file_streams_and_agrees_with_stdin(
     from stdin the message is opened in memory. Both give the same message and report."""
     alice, _bob = _setup(cli, pki, tmp_path, "rsa2048", "p256")
     inner = make_message(BOB, ALICE, attachments=[("scan.bin", os.urandom(300_000))])
-    (tmp_path / "inner.eml").write_bytes(inner)
-    signed = openssl(
-        "cms", "-sign", "-in", str(tmp_path / "inner.eml"), "-signer", str(tmp_path / "bob.pem"),
-        "-inkey", str(tmp_path / "bob.key"), "-certfile", str(tmp_path / "chain.pem"),
-    )  # fmt: skip
-    (tmp_path / "signed.eml").write_bytes(signed)
+    _bob_signs(tmp_path, inner)
     alice_pem = write_pem(tmp_path / "alice-cert.pem", alice.cert)
     enc = openssl("cms", "-encrypt", "-in", str(tmp_path / "signed.eml"), "-aes256",
                   "-from", BOB, "-to", ALICE, "-recip", str(alice_pem))  # fmt: skip
