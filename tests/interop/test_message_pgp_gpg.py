@@ -151,6 +151,11 @@ def test_gpg_to_sealmail(pair, tmp_path: Path, compress: str, armor: bool) -> No
     assert [s["status"] for s in report["signatures"]] == ["good"]
     assert report["signatures"][0]["signer"] == BOB
     assert body_of(out.read_bytes()) == body_of(inner)
+    # a file is opened by streaming (but bzip2), standard input in memory: the same result
+    mem = tmp_path / "mem.eml"
+    same = json.loads(cli.ok("message", "decrypt", "-", "-o", str(mem), "--json", input=msg).text)
+    assert same == report
+    assert mem.read_bytes() == out.read_bytes()
 
 
 def test_gpg_detached_signature_verifies(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
