@@ -352,8 +352,9 @@ class Session:
         bounded memory when it can be (see :mod:`client.crypto.streamopen`); None: read
         the message and call :meth:`message_open`."""
         from client.crypto.streamopen import open_stream
+        from client.verifyproc import ForkVerifiers
 
-        return open_stream(source, self.keys, now=now)
+        return open_stream(source, self.keys, now=now, rng=os.urandom, verifiers=ForkVerifiers())
 
     # ------------------------------------------------------------ envelopes
     @staticmethod

@@ -31,10 +31,11 @@ the file is read in passes and only small things are kept:
    (:func:`client.crypto.cms_verify.verify` ``detached_digests``). OpenPGP signatures
    (one-pass, inside the encryption) are checked by ``pysequoia.verify`` over the literal
    data as a detached signature, in a forked child reading a pipe this pass writes into
-   (:class:`_Verifier`; pysequoia holds the GIL while it reads, so a thread cannot feed
-   it). The report is complete when the pieces have all been taken. Each pass is summed
-   (length, CRC-32 of the plaintext) and checked against the skeleton pass: a file that
-   changed is refused mid-way, and the caller's atomic write leaves nothing behind.
+   (:mod:`client.verifyproc`, given as ``verifiers``; pysequoia holds the GIL while it
+   reads, so a thread cannot feed it). The report is complete when the pieces have all
+   been taken. Each pass is summed (length, CRC-32 of the plaintext) and checked against
+   the skeleton pass: a file that changed is refused mid-way, and the caller's atomic
+   write leaves nothing behind.
 
 Whatever this path does not cover (a second encryption layer, opaque signed data,
 several candidate keys, ciphertext in nested segments, AEAD OpenPGP, a marker in a text
@@ -45,20 +46,14 @@ which has the last word on errors too.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import signal
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
-import pysequoia
 from cryptography.hazmat.primitives import hashes
 
 from client.crypto import cms_envelope, pgpopen, pgpsig, pgpstream
@@ -96,13 +91,33 @@ from client.mime.raw import (
 )
 from client.mime.stream import Hollow, coalesce, crlf_pieces, part_spans, span_pieces, split_header
 
-__all__ = ["StreamedOpen", "open_stream"]
+__all__ = ["LiteralVerifier", "StreamedOpen", "Verifiers", "open_stream"]
 
 log = logging.getLogger(__name__)
 Source = Callable[[], Iterable[bytes]]
 
 #: Shortest run of base64 lines the skeleton leaves out (tests make it small).
 HOLE_MIN = 1 << 16
+
+
+class LiteralVerifier(Protocol):
+    """Checks OpenPGP signatures over literal data written to it piece by piece."""
+
+    def write(self, piece: bytes) -> None: ...
+
+    def result(self) -> list[tuple[str, str]] | None:
+        """(certificate, signing key) of each valid signature; None: the check did not run."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Verifiers(Protocol):
+    """Where signature checks of streamed data can run (client.verifyproc.ForkVerifiers)."""
+
+    def available(self) -> bool: ...
+
+    def start(self, certs: list[Any], signatures: bytes) -> LiteralVerifier: ...
 
 
 class _Fallback(Exception):
@@ -123,10 +138,19 @@ class StreamedOpen:
         return self._report[0]
 
 
-def open_stream(source: Source, keys: KeyAccess, *, now: datetime) -> StreamedOpen | None:
-    """Open the message ``source()`` yields (a fresh pass per call); None: open in memory."""
+def open_stream(
+    source: Source,
+    keys: KeyAccess,
+    *,
+    now: datetime,
+    rng: Callable[[int], bytes],
+    verifiers: Verifiers | None = None,
+) -> StreamedOpen | None:
+    """Open the message ``source()`` yields (a fresh pass per call); None: open in memory.
+    ``verifiers`` check the signatures of signed OpenPGP messages (without, those are
+    opened in memory); ``rng`` makes the skeleton's marker."""
     try:
-        return _open(source, keys, now)
+        return _open(source, keys, now, rng, verifiers)
     except (_Fallback, NotStreamable, DecryptStreamFailed, SealmailError) as exc:
         log.debug("streaming open: in memory instead (%s: %s)", type(exc).__name__, exc)
         return None
@@ -158,7 +182,13 @@ class _Plan:
     protected: list[tuple[str, str]]
 
 
-def _open(source: Source, keys: KeyAccess, now: datetime) -> StreamedOpen:
+def _open(
+    source: Source,
+    keys: KeyAccess,
+    now: datetime,
+    rng: Callable[[int], bytes],
+    verifiers: Verifiers | None,
+) -> StreamedOpen:
     header_block, body = _outer(source)
     top = parse_entity(header_block + b"\r\n\r\n", canonical=True)
     if top.header_block != header_block:
@@ -171,11 +201,11 @@ def _open(source: Source, keys: KeyAccess, now: datetime) -> StreamedOpen:
         layer = _SmimeLayer(source, header_block, body, keys, opener)
     elif kind == "pgp-encrypted":
         del body
-        layer = _PgpLayer(source, header_block, top, keys, opener)
+        layer = _PgpLayer(source, header_block, top, keys, opener, verifiers)
     else:
         raise _Fallback(f"not an encrypted message we stream ({kind})")
     builder.layers.append(layer.layer)
-    plan = _skeleton(layer, top, builder, opener, now)
+    plan = _skeleton(layer, top, builder, opener, now, rng)
     result = StreamedOpen(iter(()))
     result.pieces = _output(layer, plan, opener, now, result._report)
     return result
@@ -244,7 +274,13 @@ class _PgpLayer(_Layer):
     """PGP/MIME: part 2's armored message, SEIPD v1 inside (see client/crypto/pgpopen)."""
 
     def __init__(
-        self, source: Source, header_block: bytes, top: Entity, keys: KeyAccess, opener: Opener
+        self,
+        source: Source,
+        header_block: bytes,
+        top: Entity,
+        keys: KeyAccess,
+        opener: Opener,
+        verifiers: Verifiers | None,
     ) -> None:
         self._source, self._header_block, self._opener = source, header_block, opener
         self._keys = keys
@@ -287,7 +323,7 @@ class _PgpLayer(_Layer):
             decrypted_with=sk.source,
         )
         self._info = pgpopen.InnerMessage()
-        self._fork_ok = _can_fork()
+        self._verifiers = verifiers if verifiers is not None and verifiers.available() else None
 
     def _payload(self) -> Iterator[bytes]:
         """Part 2's body, transfer encoding removed, from a fresh pass."""
@@ -322,7 +358,7 @@ class _PgpLayer(_Layer):
 
     def skeleton_pass(self) -> Iterator[bytes]:
         yield from self._pass(self._info)
-        if self._info.signed and not (self._fork_ok and self._info.signatures):
+        if self._info.signed and not (self._verifiers and self._info.signatures):
             raise _Fallback("signatures this path cannot check")
 
     def plaintext(self) -> Iterator[bytes]:
@@ -333,7 +369,8 @@ class _PgpLayer(_Layer):
         else:
             issuers = pgpsig.signature_issuers(b"".join(self._info.signatures))
             certs = list(self._keys.pgp_certs_for_ids(issuers)) if issuers else []
-            verifier = _Verifier(certs, b"".join(self._info.signatures))
+            assert self._verifiers is not None  # checked after the skeleton pass
+            verifier = self._verifiers.start(certs, b"".join(self._info.signatures))
             try:
                 yield from self._pass(info, verifier.write)
                 self._verified = verifier.result()
@@ -366,100 +403,16 @@ def _teed(pieces: Iterable[bytes], tee: Callable[[bytes], None]) -> Iterator[byt
         yield piece
 
 
-class _Verifier:
-    """``pysequoia.verify`` of the literal data against the message's signature packets
-    (as a detached signature: the same hash input, and nothing is buffered), in a child
-    process reading a pipe while this process writes the data into it (pysequoia holds
-    the GIL while it reads a file: a thread could not feed it). POSIX, single-threaded
-    callers only."""
-
-    def __init__(self, certs: list[Any], signatures: bytes) -> None:
-        if not _can_fork():
-            raise _Fallback("no fork here")
-        data_r, self._w = os.pipe()
-        self._res_r, res_w = os.pipe()
-        self._pid = os.fork()
-        if self._pid == 0:  # the child: verify, report, exit (never returns)
-            os.close(self._w)
-            os.close(self._res_r)
-            _verify_child(data_r, res_w, certs, signatures)
-        os.close(data_r)
-        os.close(res_w)
-        self._broken = False
-
-    def write(self, piece: bytes) -> None:
-        if self._broken:
-            return
-        view = memoryview(piece)
-        try:
-            while view:
-                view = view[os.write(self._w, view) :]
-        except OSError:
-            self._broken = True
-
-    def result(self) -> list[tuple[str, str]] | None:
-        os.close(self._w)
-        self._w = -1
-        chunks = []
-        while chunk := os.read(self._res_r, 1 << 16):
-            chunks.append(chunk)
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = 0
-        if self._broken or status != 0:
-            return None
-        try:
-            out = json.loads(b"".join(chunks))
-        except ValueError:
-            return None
-        return [(str(c), str(k)) for c, k in out]
-
-    def close(self) -> None:
-        for fd in (self._w, self._res_r):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._w = self._res_r = -1
-        if self._pid:
-            with contextlib.suppress(OSError):
-                os.kill(self._pid, signal.SIGKILL)
-                os.waitpid(self._pid, 0)
-            self._pid = 0
-
-
-def _can_fork() -> bool:
-    """fork() is safe (one thread) and the child can open the pipe by name (/dev/fd)."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and os.path.isdir("/dev/fd")
-
-
-def _verify_child(
-    data_r: int, res_w: int, certs: list[Any], signatures: bytes
-) -> None:  # pragma: no cover - runs in the forked child
-    code = 0
-    try:
-        try:
-            sig = pysequoia.Sig.from_bytes(signatures)
-            res = pysequoia.verify(file=f"/dev/fd/{data_r}", signature=sig, store=lambda ids: certs)
-            out = [[str(v.certificate), str(v.signing_key)] for v in res.valid_sigs]
-        except Exception:  # pysequoia: "no valid signatures" and friends, as in memory
-            out = []
-        with open(data_r, "rb", closefd=False) as rest:  # let the writer finish
-            while rest.read(1 << 20):
-                pass
-        os.write(res_w, json.dumps(out).encode())
-    except BaseException:
-        code = 3
-    os._exit(code)
-
-
 def _skeleton(
     layer: _Layer,
     top: Entity,
     builder: ReportBuilder,
     opener: Opener,
     now: datetime,
+    rng: Callable[[int], bytes],
 ) -> _Plan:
     """Pass 2 (see the module doc)."""
-    token = b"SealmailHole" + os.urandom(12).hex().encode()
+    token = b"SealmailHole" + rng(12).hex().encode()
     hollow = Hollow(token + b"\r\n", HOLE_MIN)  # a part's last CRLF is its delimiter's
     sums = [0, 0]
 

@@ -433,8 +433,11 @@ def run_open(data: bytes) -> None:
     """Differential: the streaming opener (with small hole sizes, so base64 runs are cut
     out of the skeleton) must give the in-memory opener's message and report, raise
     its error, or hand the message over (None)."""
+    import random
+
     from client.crypto import streamopen
     from client.crypto.recipes import open_raw
+    from client.verifyproc import ForkVerifiers
     from tests.helpers.streaming import cut
 
     message = _pgp_message(data) if data[:1] in b"-CFT" else _smime_message(data)
@@ -450,7 +453,10 @@ def run_open(data: bytes) -> None:
     # 64: every base64 run is cut out; 4096: a signature part stays (the signed path)
     saved, streamopen.HOLE_MIN = streamopen.HOLE_MIN, 4096 if data[:1] in b"-CM" else 64
     try:
-        streamed = streamopen.open_stream(lambda: cut(message, sizes), keys(), now=NOW)
+        streamed = streamopen.open_stream(
+            lambda: cut(message, sizes), keys(), now=NOW, rng=random.Random(1).randbytes,
+            verifiers=ForkVerifiers(),
+        )  # fmt: skip
         if streamed is None:
             return
         try:
