@@ -24,12 +24,12 @@ import hashlib
 import hmac
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from client.crypto.cms_stream import DecryptStreamFailed, NotStreamable
 from client.crypto.pgpalgos import cfb_decryptor, cipher_info
-from client.crypto.pgppackets import Tag, packet_header, serialize_packet
+from client.crypto.pgppackets import Tag, serialize_packet
 from client.crypto.pgpsession import SessionKey
 
 __all__ = ["Bytes", "InnerMessage", "dearmor_pieces", "inner_pieces", "seipd_v1_pieces"]
@@ -337,19 +337,13 @@ def seipd_v1_pieces(ciphertext: Iterable[bytes], sk: SessionKey) -> Iterator[byt
 class InnerMessage:
     """What was around the literal data (filled in as the stream is read)."""
 
-    compression: str | None = None
     signed: bool = False
     signatures: list[bytes] = field(default_factory=list)  # serialised Signature packets
-    ops: list[bytes] = field(default_factory=list)  # One-Pass Signature packet bodies
     literal_seen: bool = False
 
 
-def inner_pieces(
-    plaintext: Iterable[bytes], info: InnerMessage, tee: Callable[[bytes], None] | None = None
-) -> Iterator[bytes]:
-    """The literal data of a decrypted packet stream; ``info`` gets the rest. ``tee`` is
-    given the packet stream inside any compression layer (what ``pysequoia.verify``
-    checks), piece by piece."""
+def inner_pieces(plaintext: Iterable[bytes], info: InnerMessage) -> Iterator[bytes]:
+    """The literal data of a decrypted packet stream; ``info`` gets the rest."""
     outer = Bytes(plaintext)
     s = outer
     h = _header(outer)
@@ -358,19 +352,15 @@ def inner_pieces(
         algo = body.read(1)[0]
         if algo not in (0, 1, 2):
             raise NotStreamable("compression other than ZIP/ZLIB")
-        info.compression = ("Uncompressed", "ZIP", "ZLIB")[algo]
-        s = Bytes(_teed(_inflate(body.rest(), algo) if algo else body.rest(), tee))
+        s = Bytes(_inflate(body.rest(), algo) if algo else body.rest())
         if s.eof():
             raise NotStreamable("empty compressed data")
         h = _header(s)
-    elif tee is not None:
-        s = Bytes(_teed(outer.rest(), tee))
-        tee(_raw_header(h))
     while True:
         if h.tag in (Tag.MARKER, Tag.PADDING):
             _small(s, h)
         elif h.tag == Tag.ONE_PASS_SIGNATURE:
-            info.ops.append(_small(s, h))
+            _small(s, h)
             info.signed = True
         elif h.tag == Tag.SIGNATURE:
             body_octets = _small(s, h)
@@ -393,22 +383,6 @@ def inner_pieces(
         raise NotStreamable("packets after the compressed data")
     if not info.literal_seen:
         raise NotStreamable("no literal packet")
-
-
-def _raw_header(h: _Header) -> bytes:
-    """A header equivalent to ``h`` (re-encoded: the first octets were read already)."""
-    if h.length is None:
-        return bytes([0x80 | (h.tag << 2) | 3]) if h.tag < 16 else b""
-    if h.partial:
-        return bytes([0xC0 | h.tag, 224 + h.length.bit_length() - 1])
-    return packet_header(h.tag, h.length)
-
-
-def _teed(pieces: Iterable[bytes], tee: Callable[[bytes], None] | None) -> Iterator[bytes]:
-    for piece in pieces:
-        if tee is not None:
-            tee(piece)
-        yield piece
 
 
 def _inflate(pieces: Iterable[bytes], algo: int) -> Iterator[bytes]:

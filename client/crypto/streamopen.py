@@ -293,7 +293,7 @@ class _PgpLayer(_Layer):
         if spans is None or len(spans) < 2:
             raise _Fallback("parts")
         self._span = spans[1]
-        # pass 2 (the start only): the session key packets, the key, the OPS packets
+        # pass 2 (the start only): the session key packets and the key
         msg = pgpopen.split_message(pgpopen.dearmor_pieces(self._payload()))
         self._session = msg.session
         packets = [Packet(tag, body) for tag, body in msg.session]
