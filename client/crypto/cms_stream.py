@@ -1,26 +1,32 @@
-"""Reading an S/MIME envelope (EnvelopedData / AuthEnvelopedData) as a stream -- sans I/O.
+"""Reading S/MIME DER as a stream: an envelope (EnvelopedData / AuthEnvelopedData) or
+opaque signed data (SignedData with its content) -- sans I/O.
 
 Theory of operation
 -------------------
-:func:`client.crypto.cms_envelope.decrypt` takes the whole DER. For a 50 MB message
-that is the DER, its plaintext and the message text at once. Here the DER arrives in
-pieces (decoded base64 of the message body) and only its small parts are kept:
+:func:`client.crypto.cms_envelope.decrypt` and :func:`client.crypto.cms_verify.verify`
+take the whole DER. For a 50 MB message that is the DER, its content and the message text
+at once. Here the DER arrives in pieces (decoded base64 of a message body) and only its
+small parts are kept:
 
-    EnvelopeStream(der pieces)
-        reads the DER up to the ciphertext, which must be a definite-length primitive
-        [0] (what Sealmail and ``openssl cms -encrypt`` write); anything else -> NotStreamable
-    .ciphertext()  -> the ciphertext, piece by piece; then the DER after it is kept
-    .stub()        -> the same DER with an empty ciphertext, for cms_envelope's parser
+    EnvelopeStream(der pieces) / SignedDataStream(der pieces)
+        reads the DER up to the big content: the ciphertext (a primitive [0] or one of
+        OCTET STRING segments) or the encapsulated content (an OCTET STRING, primitive or
+        segmented, in its [0]); any other shape -> NotStreamable
+    .content()     -> the content, piece by piece; then the DER after it is kept
+    .stub()        -> the same DER without the content (an empty ciphertext; a detached
+                      SignedData), for cms_envelope's or cms_verify's parser
 
 ``decrypt_pieces`` then decrypts a ciphertext stream with a content-encryption key.
 Nothing decrypted is trusted before the stream ends: the CBC padding or the GCM tag is
 checked last, and a failure raises :class:`DecryptStreamFailed`. The caller keeps what
-it learnt from a pass until then (the streaming opener makes the output atomic).
+it learnt from a pass until then (the streaming opener makes the output atomic). A
+SignedData's content is hashed as it passes and its signatures are checked over the stub
+with those digests (:func:`client.crypto.cms_verify.verify` ``detached_digests``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -30,16 +36,23 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from client.crypto.cms_envelope import _der_header, _Parsed
 
-__all__ = ["DecryptStreamFailed", "EnvelopeStream", "NotStreamable", "decrypt_pieces"]
+__all__ = [
+    "DecryptStreamFailed",
+    "EnvelopeStream",
+    "NotStreamable",
+    "SignedDataStream",
+    "decrypt_pieces",
+]
 
-#: DER before the ciphertext (RecipientInfos: certificates' issuer names, keys) and after
-#: it (attributes, the tag) that is kept; real ones are a few kilobytes.
+#: DER before the content (RecipientInfos: certificates' issuer names, keys) and after it
+#: (attributes, the tag; certificates and SignerInfos) that is kept; real ones are a few
+#: kilobytes.
 HEAD_LIMIT = 1 << 20
 TAIL_LIMIT = 1 << 20
 
 
 class NotStreamable(Exception):
-    """The envelope has a shape this reader does not stream (the caller goes in memory)."""
+    """The DER has a shape this reader does not stream (the caller goes in memory)."""
 
 
 class DecryptStreamFailed(Exception):
@@ -57,40 +70,35 @@ class _Tlv:
         self.tag, self.start, self.content, self.end = tag, start, content, end
 
 
-class EnvelopeStream:
-    """One pass over the DER (or BER) of an envelope (see the module doc). ``_buf`` holds
-    the stream from offset ``_base`` on; offsets are stream offsets."""
+class _DerStream:
+    """One pass over DER (or BER) with one big content (see the module doc). ``_buf``
+    holds the stream from offset ``_base`` on; offsets are stream offsets. Subclasses
+    find the content: :meth:`_locate` returns the constructed levels around it (outside
+    in) and its element, which the stub replaces with ``_REPLACEMENT``."""
+
+    _REPLACEMENT = b""
 
     def __init__(self, der: Iterable[bytes]) -> None:
         self._it = iter(der)
         self._buf = bytearray()
         self._base = 0
+        self._levels, self._ct = self._locate()
+        self._head = bytes(self._buf[: self._ct.start])
+        self._tail = b""
+        self._ct_end = -1
+
+    def _locate(self) -> tuple[tuple[_Tlv, ...], _Tlv]:
+        raise NotImplementedError
+
+    def _content_info(self) -> tuple[_Tlv, _Tlv, _Tlv]:
+        """ContentInfo, its [0] and the SEQUENCE inside (EnvelopedData, SignedData...)."""
         top = self._tlv(0)
         oid = self._tlv(top.content)
         wrap = self._tlv(self._end(oid))
-        env = self._tlv(wrap.content)
-        if top.tag != 0x30 or oid.tag != 0x06 or wrap.tag != 0xA0 or env.tag != 0x30:
+        inner = self._tlv(wrap.content)
+        if top.tag != 0x30 or oid.tag != 0x06 or wrap.tag != 0xA0 or inner.tag != 0x30:
             raise NotStreamable("not a ContentInfo")
-        pos, tags = env.content, []
-        while True:  # version, [0] originatorInfo, recipientInfos, (auth)EncryptedContentInfo
-            member = self._tlv(pos)
-            tags.append(member.tag)
-            if member.tag == 0x30 and 0x31 in tags[:-1]:
-                break
-            if len(tags) > 4:
-                raise NotStreamable("EnvelopedData members")
-            pos = self._end(member)
-        eci = member
-        ctype = self._tlv(eci.content)
-        alg = self._tlv(self._end(ctype))
-        ct = self._tlv(self._end(alg))
-        if ctype.tag != 0x06 or alg.tag != 0x30 or ct.tag not in (0x80, 0xA0):
-            raise NotStreamable("EncryptedContentInfo has no [0] content")
-        self._levels = (top, wrap, env, eci)
-        self._ct = ct
-        self._head = bytes(self._buf[: ct.start])
-        self._tail = b""
-        self._ct_end = -1
+        return top, wrap, inner
 
     def _fill(self, upto: int) -> None:
         """Read until the stream up to offset ``upto`` is in ``_buf``."""
@@ -139,35 +147,40 @@ class EnvelopeStream:
                 return child.content
             pos = self._end(child, depth + 1)
 
-    # -- the ciphertext
-    def ciphertext(self) -> Iterator[bytes]:
-        """The ciphertext's pieces (a primitive [0], or a constructed one of OCTET STRING
-        segments); afterwards the DER after it is read and kept."""
-        ct = self._ct
-        if ct.tag == 0x80:
-            assert ct.end is not None
-            yield from self._octets(ct.content, ct.end)
-            pos = ct.end
-        else:
-            pos = ct.content
-            while ct.end is None or pos < ct.end:
-                if ct.end is None and self._at(pos, pos + 2) == b"\0\0":
-                    pos += 2
-                    break
-                segment = self._tlv(pos)
-                if segment.tag != 0x04 or segment.end is None:
-                    raise NotStreamable("a ciphertext segment is not a primitive OCTET STRING")
-                yield from self._octets(segment.content, segment.end)
-                pos = segment.end
-            if ct.end is not None and pos != ct.end:
-                raise NotStreamable("ciphertext segments overrun their [0]")
+    # -- the content
+    def content(self) -> Iterator[bytes]:
+        """The content's pieces; afterwards the DER after it is read and kept."""
+        pos = yield from self._content_octets(self._ct)
         self._ct_end = pos
         tail = bytearray(self._buf[pos - self._base :])
         for piece in self._it:
             tail += piece
             if len(tail) > TAIL_LIMIT:
-                raise NotStreamable("the envelope tail is too large")
+                raise NotStreamable("the DER after the content is too large")
         self._tail = bytes(tail)
+
+    def _content_octets(self, node: _Tlv) -> Generator[bytes, None, int]:
+        raise NotImplementedError
+
+    def _segmented(self, node: _Tlv) -> Generator[bytes, None, int]:
+        """The octets of a primitive element, or of a constructed one made of primitive
+        OCTET STRING segments; returns where it ends."""
+        if not node.tag & 0x20:
+            assert node.end is not None  # _tlv refuses an indefinite primitive
+            yield from self._octets(node.content, node.end)
+            return node.end
+        pos = node.content
+        while node.end is None or pos < node.end:
+            if node.end is None and self._at(pos, pos + 2) == b"\0\0":
+                return pos + 2
+            segment = self._tlv(pos)
+            if segment.tag != 0x04 or segment.end is None:
+                raise NotStreamable("a content segment is not a primitive OCTET STRING")
+            yield from self._octets(segment.content, segment.end)
+            pos = segment.end
+        if pos != node.end:
+            raise NotStreamable("content segments overrun their element")
+        return pos
 
     def _octets(self, start: int, end: int) -> Iterator[bytes]:
         """The stream's octets ``[start:end]``; ``_buf`` then starts at ``end``."""
@@ -179,7 +192,7 @@ class EnvelopeStream:
         while pos < end:
             piece = next(self._it, None)
             if piece is None:
-                raise NotStreamable("the ciphertext ends early")
+                raise NotStreamable("the content ends early")
             take = min(len(piece), end - pos)
             rest = piece[take:]
             pos += take
@@ -188,15 +201,15 @@ class EnvelopeStream:
         self._buf, self._base = bytearray(rest), end
 
     def stub(self) -> bytes:
-        """The envelope with an empty primitive ciphertext (after :meth:`ciphertext`), its
-        definite lengths adjusted; asn1crypto parses it as it would the whole."""
+        """The DER with the content replaced (after :meth:`content`), its definite lengths
+        adjusted; asn1crypto parses it as it would the whole."""
         if self._ct_end < 0:
-            raise RuntimeError("stub() before the ciphertext was read")
-        removed = self._ct_end - self._ct.start - 2
+            raise RuntimeError("stub() before the content was read")
+        removed = self._ct_end - self._ct.start - len(self._REPLACEMENT)
         levels = self._levels
         top = levels[0]
         if top.end is not None and top.end != self._ct_end + len(self._tail):
-            raise NotStreamable("data after the envelope, or the envelope is cut short")
+            raise NotStreamable("data after the DER, or the DER is cut short")
         headers: list[bytes] = []
         shrunk = removed  # octets fewer inside the level being rewritten
         for level in reversed(levels):  # inside out: a shorter length may take fewer octets
@@ -210,7 +223,68 @@ class EnvelopeStream:
         for k, (level, header) in enumerate(zip(levels, reversed(headers), strict=True)):
             nxt = levels[k + 1].start if k + 1 < len(levels) else self._ct.start
             out += (header, self._head[level.content : nxt])
-        return b"".join([*out, b"\x80\x00", self._tail])
+        return b"".join([*out, self._REPLACEMENT, self._tail])
+
+
+class EnvelopeStream(_DerStream):
+    """EnvelopedData or AuthEnvelopedData; the content is the ciphertext (a primitive [0],
+    or a constructed one of OCTET STRING segments); the stub has an empty one."""
+
+    _REPLACEMENT = b"\x80\x00"
+
+    def _locate(self) -> tuple[tuple[_Tlv, ...], _Tlv]:
+        top, wrap, env = self._content_info()
+        pos, tags = env.content, []
+        while True:  # version, [0] originatorInfo, recipientInfos, (auth)EncryptedContentInfo
+            member = self._tlv(pos)
+            tags.append(member.tag)
+            if member.tag == 0x30 and 0x31 in tags[:-1]:
+                break
+            if len(tags) > 4:
+                raise NotStreamable("EnvelopedData members")
+            pos = self._end(member)
+        eci = member
+        ctype = self._tlv(eci.content)
+        alg = self._tlv(self._end(ctype))
+        ct = self._tlv(self._end(alg))
+        if ctype.tag != 0x06 or alg.tag != 0x30 or ct.tag not in (0x80, 0xA0):
+            raise NotStreamable("EncryptedContentInfo has no [0] content")
+        return (top, wrap, env, eci), ct
+
+    def _content_octets(self, node: _Tlv) -> Generator[bytes, None, int]:
+        return (yield from self._segmented(node))
+
+
+class SignedDataStream(_DerStream):
+    """SignedData with its content (opaque signed S/MIME); the content is the OCTET STRING
+    (primitive or segmented) in encapContentInfo's [0]; the stub is the same SignedData
+    detached (no [0])."""
+
+    def _locate(self) -> tuple[tuple[_Tlv, ...], _Tlv]:
+        top, wrap, sd = self._content_info()
+        version = self._tlv(sd.content)
+        algos = self._tlv(self._end(version))
+        encap = self._tlv(self._end(algos))
+        if version.tag != 0x02 or algos.tag != 0x31 or encap.tag != 0x30:
+            raise NotStreamable("SignedData members")
+        ctype = self._tlv(encap.content)
+        econtent = self._tlv(self._end(ctype))
+        if ctype.tag != 0x06 or econtent.tag != 0xA0:
+            raise NotStreamable("encapContentInfo has no [0] content")
+        return (top, wrap, sd, encap), econtent
+
+    def _content_octets(self, node: _Tlv) -> Generator[bytes, None, int]:
+        octets = self._tlv(node.content)
+        if octets.tag not in (0x04, 0x24):
+            raise NotStreamable("the encapsulated content is not an OCTET STRING")
+        pos = yield from self._segmented(octets)
+        if node.end is None:
+            if self._at(pos, pos + 2) != b"\0\0":
+                raise NotStreamable("more than one element in the [0]")
+            return pos + 2
+        if pos != node.end:
+            raise NotStreamable("more than one element in the [0]")
+        return pos
 
 
 def decrypt_pieces(parsed: _Parsed, cek: bytes, pieces: Iterable[bytes]) -> Iterator[bytes]:

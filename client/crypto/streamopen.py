@@ -13,6 +13,10 @@ the file is read in passes and only small things are kept:
    ciphertext. The RecipientInfos give the content-encryption key, exactly as
    :func:`~client.crypto.cms_envelope.decrypt` would find it (exactly one candidate key
    over all own identities; otherwise the in-memory path decides).
+   When the content is opaque signed data (``smime-type=signed-data``, Outlook's
+   sign-then-encrypt; a look at the start of the plaintext tells), its base64 is decoded
+   as it streams into :class:`~client.crypto.cms_stream.SignedDataStream`, whose
+   encapsulated content is the inner entity from then on (:class:`_OpaqueLayer`).
    *PGP/MIME*: a pass finds part 2 (:func:`~client.mime.stream.part_spans`); the start
    of another reads its armor, the session-key packets and the first block of the SEIPD
    v1 packet (:mod:`client.crypto.pgpopen`), and the one session key whose quick check
@@ -28,7 +32,8 @@ the file is read in passes and only small things are kept:
 3. **Output.** The content is decrypted again; the opened message is the restored
    header and the root entity's octets, written as they come. An S/MIME signed part is
    hashed as it passes and its signature checked with those digests
-   (:func:`client.crypto.cms_verify.verify` ``detached_digests``). OpenPGP signatures
+   (:func:`client.crypto.cms_verify.verify` ``detached_digests``); so is opaque signed
+   data's content, its signatures checked over the SignedData without it. OpenPGP signatures
    (one-pass, inside the encryption) are checked by ``pysequoia.verify`` over the literal
    data as a detached signature, in a forked child reading a pipe this pass writes into
    (:mod:`client.verifyproc`, given as ``verifiers``; pysequoia holds the GIL while it
@@ -37,7 +42,8 @@ the file is read in passes and only small things are kept:
    the skeleton pass: a file that changed is refused mid-way, and the caller's atomic
    write leaves nothing behind.
 
-Whatever this path does not cover (a second encryption layer, opaque signed data,
+Whatever this path does not cover (a second encryption layer, opaque signed data whose
+signer signs the content itself (no signed attributes) or with another layer inside it,
 several candidate keys, ciphertext in nested segments, AEAD OpenPGP, a marker in a text
 part, a signed OpenPGP message where fork() is not safe...) makes :func:`open_stream`
 return None before anything is output; the caller then opens the message in memory,
@@ -62,6 +68,7 @@ from client.crypto.cms_stream import (
     DecryptStreamFailed,
     EnvelopeStream,
     NotStreamable,
+    SignedDataStream,
     decrypt_pieces,
 )
 from client.crypto.cms_verify import detached_digest_names
@@ -205,6 +212,8 @@ def _open(
     else:
         raise _Fallback(f"not an encrypted message we stream ({kind})")
     builder.layers.append(layer.layer)
+    if isinstance(layer, _SmimeLayer):
+        layer = _opaque_inside(layer, opener)
     plan = _skeleton(layer, top, builder, opener, now, rng)
     result = StreamedOpen(iter(()))
     result.pieces = _output(layer, plan, opener, now, result._report)
@@ -215,6 +224,7 @@ class _Layer:
     """One decryption layer read from the file: its report entry and its plaintext."""
 
     layer: EncryptionLayer
+    signed_inside: bool = True  # a multipart/signed may follow (else: in memory)
 
     def plaintext(self) -> Iterator[bytes]:
         """The decrypted inner entity (canonical), from a fresh pass over the file."""
@@ -241,7 +251,7 @@ class _SmimeLayer(_Layer):
         self._source, self._header_block = source, header_block
         # pass 1: the envelope around the ciphertext, and the key
         env = EnvelopeStream(b64_decode_stream(body))
-        for _ in env.ciphertext():
+        for _ in env.content():
             pass
         self._stub = env.stub()
         self._parsed = parsed = cms_envelope._parse(self._stub)
@@ -265,9 +275,79 @@ class _SmimeLayer(_Layer):
         if again != self._header_block:
             raise NotStreamable("the header changed")
         envelope = EnvelopeStream(b64_decode_stream(body))
-        yield from crlf_pieces(decrypt_pieces(self._parsed, self._cek, envelope.ciphertext()))
+        yield from crlf_pieces(decrypt_pieces(self._parsed, self._cek, envelope.content()))
         if envelope.stub() != self._stub:
             raise NotStreamable("the envelope changed")
+
+
+def _opaque_inside(layer: _SmimeLayer, opener: Opener) -> _Layer:
+    """``layer``, or :class:`_OpaqueLayer` around it when its content is opaque signed
+    data (Outlook's sign-then-encrypt). Only the start is decrypted to see that; the
+    skeleton pass checks the header again, and the tag or padding, before anything is
+    trusted."""
+    pieces = layer.plaintext()
+    try:
+        split = split_header(pieces, limit=MAX_HEADER_BYTES)
+    finally:
+        getattr(pieces, "close", lambda: None)()  # the rest is not decrypted
+    if split is None:
+        return layer
+    head = split[0]
+    entity = parse_entity(head + b"\r\n\r\n", canonical=True)
+    if classify(entity) != "smime-opaque":
+        return layer
+    if entity.header_block != head or entity.transfer_encoding != "base64":
+        raise _Fallback("opaque signed data not in base64")
+    return _OpaqueLayer(layer, head, opener)
+
+
+class _OpaqueLayer(_Layer):
+    """Opaque signed data (``application/pkcs7-mime; smime-type=signed-data``) inside an
+    S/MIME envelope: its encapsulated content is the inner entity, hashed as it passes;
+    its signatures are checked over the detached stub with those digests."""
+
+    signed_inside = False  # the in-memory path counts layers and signatures there
+
+    def __init__(self, inner: _SmimeLayer, head: bytes, opener: Opener) -> None:
+        self._inner, self._head, self._opener = inner, head, opener
+        self.layer = inner.layer
+        self._stub = b""
+        self._names: frozenset[str] = frozenset()
+        self._digests: dict[str, bytes] | None = None
+
+    def _content(self, plaintext: Iterator[bytes], hashers: list[Any]) -> Iterator[bytes]:
+        split = split_header(plaintext, limit=MAX_HEADER_BYTES)
+        if split is None or split[0] != self._head:
+            raise NotStreamable("the signed data's header changed")
+        stream = SignedDataStream(b64_decode_stream(split[1]))
+        for piece in stream.content():
+            for h in hashers:
+                h.update(piece)
+            yield piece
+        stub = stream.stub()
+        for _ in split[1]:  # to the end of the decryption: its tag or padding
+            pass
+        if self._stub and stub != self._stub:
+            raise NotStreamable("the signature changed")
+        self._stub = stub
+
+    def skeleton_pass(self) -> Iterator[bytes]:
+        yield from crlf_pieces(self._content(self._inner.plaintext(), []))
+        names = detached_digest_names(self._stub)
+        if not names:
+            raise _Fallback("a signer signs the content itself")
+        for name in names:
+            hash_for_name(name)  # KeyError: unsupported (in memory it is reported)
+        self._names = names
+
+    def plaintext(self) -> Iterator[bytes]:
+        hashers = {name: hashes.Hash(hash_for_name(name)) for name in self._names}
+        yield from crlf_pieces(self._content(self._inner.plaintext(), list(hashers.values())))
+        self._digests = {name: h.finalize() for name, h in hashers.items()}
+
+    def signatures(self, now: datetime) -> list[SignatureResult]:
+        assert self._digests is not None  # after the output pass
+        return self._opener.smime_verify_digests(self._stub, self._digests, now=now)
 
 
 class _PgpLayer(_Layer):
@@ -444,7 +524,7 @@ def _skeleton(
     body, signed = (start, sums[0]), None
     signature, digests = b"", frozenset[str]()
     kind = classify(entity)
-    if kind == "smime-signed":
+    if kind == "smime-signed" and layer.signed_inside:
         parts = split_multipart(entity)
         if len(parts) != 2 or spans is None or len(spans) != 2 or token in parts[1]:
             raise _Fallback("signed parts")

@@ -389,13 +389,23 @@ def run_protect(data: bytes) -> None:
 
 
 def _smime_message(inner: bytes) -> bytes:
-    """``inner`` encrypted (deterministically) to the fuzz keyring's S/MIME identity."""
+    """``inner`` encrypted (deterministically) to the fuzz keyring's S/MIME identity; first
+    signed by it as opaque signed data (Outlook's shape) when its length is odd."""
     import random
 
     from client.crypto import cms
     from client.mime.raw import b64_lines
 
-    cert = keys().smime_identities()[0].certificate
+    ident = keys().smime_identities()[0]
+    cert = ident.certificate
+    if len(inner) % 2:
+        signed = cms.sign(
+            inner, signer_cert=cert, signer_key=ident.private_key, detached=False, now=NOW
+        )
+        inner = (
+            b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64_lines(signed)
+        )
     der = cms.encrypt(inner, [cert], rng=random.Random(len(inner)).randbytes)
     return (
         b"From: manager@bigcorporation.com\r\nTo: manager@bigcorporation.com\r\n"

@@ -4,7 +4,9 @@ The judge is the in-memory opener: for every message the streaming path takes, t
 opened message must be byte for byte ``message_open``'s and the security report equal
 (signatures, layers, protected headers, warnings). Messages come from ../shared/corpus
 (third-party), from Sealmail's own protect (signed or not, CBC and GCM, with long
-attachments so parts are cut out of the skeleton) and from ``openssl cms -encrypt``.
+attachments so parts are cut out of the skeleton), from ``openssl cms -encrypt`` and from
+``openssl cms -sign -nodetach`` then ``-encrypt`` (opaque signed data inside the envelope,
+as Outlook sends it; DER and ``-stream``'s BER with its segmented content).
 """
 
 from __future__ import annotations
@@ -294,6 +296,109 @@ def test_openssl_made_envelopes_stream(pair: tuple[Session, Session], tmp_path: 
         assert _same_as_in_memory(bob, (tmp_path / "out.eml").read_bytes(), NOW), cipher
 
 
+def _openssl_opaque(
+    alice: Session,
+    bob: Session,
+    tmp_path: Path,
+    inner: bytes,
+    *,
+    cipher: str,
+    stream: bool,
+    forge: bytes | None = None,
+) -> bytes:
+    """``inner`` signed by Alice as opaque signed data, then encrypted for Bob, both by
+    openssl (Outlook's shape); ``forge``: an octet string changed inside the signed data."""
+    ident = alice.keys.smime_identities()[0]
+    (tmp_path / "a.pem").write_bytes(ident.certificate.public_bytes(_PEM))
+    (tmp_path / "a.key").write_bytes(
+        ident.private_key.private_bytes(  # type: ignore[union-attr]
+            _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "b.pem").write_bytes(bob.keys.smime_identities()[0].certificate.public_bytes(_PEM))
+    (tmp_path / "inner").write_bytes(inner)
+    streaming = ["-stream"] if stream else []
+    subprocess.run(
+        ["openssl", "cms", "-sign", "-nodetach", *streaming, "-in", str(tmp_path / "inner"),
+         "-signer", str(tmp_path / "a.pem"), "-inkey", str(tmp_path / "a.key"),
+         "-out", str(tmp_path / "signed")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    signed = (tmp_path / "signed").read_bytes()
+    if forge is not None:
+        import base64
+
+        head, body = signed.split(b"\n\n", 1)
+        der = base64.b64decode(body)
+        assert forge in der
+        forged = der.replace(forge, bytes([forge[0] ^ 1]) + forge[1:])
+        signed = head + b"\n\n" + base64.encodebytes(forged)
+        (tmp_path / "signed").write_bytes(signed)
+    subprocess.run(
+        ["openssl", "cms", "-encrypt", cipher, *streaming, "-in", str(tmp_path / "signed"),
+         "-out", str(tmp_path / "out"), str(tmp_path / "b.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return b"From: alice@example.org\r\nTo: bob@example.net\r\n" + (
+        tmp_path / "out"
+    ).read_bytes().replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["der", "ber-stream"])
+@pytest.mark.parametrize("cipher", ["-aes256", "-aes-128-gcm"])
+def test_opaque_signed_data_inside_an_envelope_streams(
+    pair: tuple[Session, Session], small_holes: None, tmp_path: Path, cipher: str, stream: bool
+) -> None:
+    """Outlook signs (opaque) then encrypts: the signed data's content streams too, its
+    digest taken on the way; the report is the in-memory one, signature "good"."""
+    alice, bob = pair
+    inner = make_message(
+        "alice@example.org", "bob@example.net", body="Dose: 5 mg\n",
+        attachments=[("scan.bin", os.urandom(300_000)), ("b.bin", os.urandom(20))],
+    )  # fmt: skip
+    message = _openssl_opaque(alice, bob, tmp_path, inner, cipher=cipher, stream=stream)
+    assert b"nveloped-data" in message  # (GCM: authEnveloped-data)
+    assert _same_as_in_memory(bob, message, NOW, n=1000)
+    report = bob.message_open(message, now=NOW).report
+    assert [s.status for s in report.signatures] == ["good"]
+    assert report.encrypted
+
+
+def test_forged_opaque_signed_data_is_bad_as_in_memory(
+    pair: tuple[Session, Session], small_holes: None, tmp_path: Path
+) -> None:
+    """One octet of the signed content changed (then encrypted again): "bad" both ways."""
+    alice, bob = pair
+    inner = make_message(
+        "alice@example.org", "bob@example.net", body="Dose: 5 mg\n",
+        attachments=[("scan.bin", os.urandom(100_000))],
+    )  # fmt: skip
+    message = _openssl_opaque(
+        alice, bob, tmp_path, inner, cipher="-aes256", stream=False, forge=b"Dose: 5 mg"
+    )
+    assert _same_as_in_memory(bob, message, NOW)
+    report = bob.message_open(message, now=NOW).report
+    assert [s.status for s in report.signatures] == ["bad"]
+
+
+def test_opaque_signed_data_opens_in_bounded_memory(
+    pair: tuple[Session, Session], tmp_path: Path
+) -> None:
+    """A 16 MiB attachment, opaque signed and encrypted by openssl, opened from 16 KiB
+    pieces: nothing holds the message (in memory it is held several times over)."""
+    alice, bob = pair
+    payload = os.urandom(16 << 20)
+    inner = make_message(
+        "alice@example.org", "bob@example.net", body="scan attached\n",
+        attachments=[("scan.bin", payload)],
+    )  # fmt: skip
+    message = _openssl_opaque(alice, bob, tmp_path, inner, cipher="-aes256", stream=True)
+    written, peak, statuses = _fresh(_measure_open, _PROFILES[id(bob)], message, NOW, 16384)
+    assert written > len(payload)
+    assert statuses == ["good"]
+    assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB of Python allocations"
+
+
 @pytest.mark.parametrize("method", ["smime", "pgp"])
 def test_large_message_opens_in_bounded_memory(pair: tuple[Session, Session], method: str) -> None:
     """Read in 16 KiB pieces (gpg's partial lengths are as short): the skeleton still
@@ -317,10 +422,13 @@ def test_large_message_opens_in_bounded_memory(pair: tuple[Session, Session], me
     assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB of Python allocations"
 
 
-@pytest.mark.parametrize("when", [2, 3])
+@pytest.mark.parametrize("when", [2, 3, 4])
 def test_a_file_that_changes_between_passes_is_refused(
     pair: tuple[Session, Session], when: int
 ) -> None:
+    """The file is read four times: the layer pass, a look at the start of the content
+    (opaque signed data inside?), the skeleton pass, the output pass. A change seen
+    before the output pass sends the message to memory; during it, the open fails."""
     alice, bob = pair
     first, second = (
         alice.message_encrypt(
@@ -340,10 +448,10 @@ def test_a_file_that_changes_between_passes_is_refused(
         return [first if len(calls) < when else second]
 
     streamed = bob.message_open_stream(source, now=NOW)
-    if when == 2:  # before the skeleton pass: nothing was output, it goes in memory
+    if when < 4:  # before the output pass: nothing was output, it goes in memory
         assert streamed is None
         return
-    assert streamed is not None  # before the output pass: refused mid-way
+    assert streamed is not None  # during the output pass: refused mid-way
     with pytest.raises(UsageError, match="changed while it was being opened"):
         b"".join(streamed.pieces)
 
