@@ -166,8 +166,33 @@ def open_stream(
         return None
 
 
+class _Crlf:
+    """:func:`~client.mime.stream.crlf_pieces` for passes over the same octets: once a
+    whole pass needed no line end rewritten, later passes take the pieces as they are
+    (three ``count`` calls per piece saved: ~0.4 s a pass on 67 MB). A file that changed
+    in between is caught as before: each pass checks the header, the envelope or session
+    packets, and the plaintext's length and CRC-32 against the skeleton pass's."""
+
+    def __init__(self) -> None:
+        self.canonical = False
+
+    def __call__(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        if self.canonical:
+            yield from (piece for piece in pieces if piece)
+            return
+        changed: list[bool] = []
+        yield from crlf_pieces(pieces, changed)
+        self.canonical = not changed  # (reached only at the end of the pass)
+
+
+def _canonical(source: Source) -> Source:
+    """``source`` with its line ends made CRLF (see :class:`_Crlf`)."""
+    crlf = _Crlf()
+    return lambda: crlf(source())
+
+
 def _outer(source: Source) -> tuple[bytes, Iterator[bytes]]:
-    split = split_header(crlf_pieces(source()), limit=MAX_HEADER_BYTES)
+    split = split_header(iter(source()), limit=MAX_HEADER_BYTES)
     if split is None:
         raise _Fallback("no header section")
     return split
@@ -196,6 +221,7 @@ def _open(
     rng: Callable[[int], bytes],
     verifiers: Verifiers | None,
 ) -> StreamedOpen:
+    source = _canonical(source)
     header_block, body = _outer(source)
     top = parse_entity(header_block + b"\r\n\r\n", canonical=True)
     if top.header_block != header_block:
@@ -226,6 +252,9 @@ class _Layer:
     layer: EncryptionLayer
     signed_inside: bool = True  # a multipart/signed may follow (else: in memory)
 
+    def __init__(self) -> None:
+        self._crlf = _Crlf()  # for the plaintext
+
     def plaintext(self) -> Iterator[bytes]:
         """The decrypted inner entity (canonical), from a fresh pass over the file."""
         raise NotImplementedError
@@ -248,6 +277,7 @@ class _SmimeLayer(_Layer):
         keys: KeyAccess,
         opener: Opener,
     ) -> None:
+        super().__init__()
         self._source, self._header_block = source, header_block
         # pass 1: the envelope around the ciphertext, and the key
         env = EnvelopeStream(b64_decode_stream(body))
@@ -275,7 +305,7 @@ class _SmimeLayer(_Layer):
         if again != self._header_block:
             raise NotStreamable("the header changed")
         envelope = EnvelopeStream(b64_decode_stream(body))
-        yield from crlf_pieces(decrypt_pieces(self._parsed, self._cek, envelope.content()))
+        yield from self._crlf(decrypt_pieces(self._parsed, self._cek, envelope.content()))
         if envelope.stub() != self._stub:
             raise NotStreamable("the envelope changed")
 
@@ -309,6 +339,7 @@ class _OpaqueLayer(_Layer):
     signed_inside = False  # the in-memory path counts layers and signatures there
 
     def __init__(self, inner: _SmimeLayer, head: bytes, opener: Opener) -> None:
+        super().__init__()
         self._inner, self._head, self._opener = inner, head, opener
         self.layer = inner.layer
         self._stub = b""
@@ -332,7 +363,7 @@ class _OpaqueLayer(_Layer):
         self._stub = stub
 
     def skeleton_pass(self) -> Iterator[bytes]:
-        yield from crlf_pieces(self._content(self._inner.plaintext(), []))
+        yield from self._crlf(self._content(self._inner.plaintext(), []))
         names = detached_digest_names(self._stub)
         if not names:
             raise _Fallback("a signer signs the content itself")
@@ -342,7 +373,7 @@ class _OpaqueLayer(_Layer):
 
     def plaintext(self) -> Iterator[bytes]:
         hashers = {name: hashes.Hash(hash_for_name(name)) for name in self._names}
-        yield from crlf_pieces(self._content(self._inner.plaintext(), list(hashers.values())))
+        yield from self._crlf(self._content(self._inner.plaintext(), list(hashers.values())))
         self._digests = {name: h.finalize() for name, h in hashers.items()}
 
     def signatures(self, now: datetime) -> list[SignatureResult]:
@@ -362,6 +393,7 @@ class _PgpLayer(_Layer):
         opener: Opener,
         verifiers: Verifiers | None,
     ) -> None:
+        super().__init__()
         self._source, self._header_block, self._opener = source, header_block, opener
         self._keys = keys
         self._verified: list[tuple[str, str]] | None = None
@@ -370,6 +402,8 @@ class _PgpLayer(_Layer):
             raise _Fallback("boundary")
         _, body = _outer(source)  # pass 1: where part 2 lies
         spans = part_spans(body, boundary, max_parts=MAX_PARTS)
+        for _ in body:  # the epilogue: a whole pass lets later ones skip the CRLF work
+            pass
         if spans is None or len(spans) < 2:
             raise _Fallback("parts")
         self._span = spans[1]
@@ -434,7 +468,7 @@ class _PgpLayer(_Layer):
             raise NotStreamable("the session packets changed")
         plain = pgpopen.seipd_v1_pieces(coalesce(msg.data), self._key)
         data = coalesce(pgpopen.inner_pieces(plain, info))  # gpg's partial lengths are short
-        yield from crlf_pieces(_teed(data, literal) if literal is not None else data)
+        yield from self._crlf(_teed(data, literal) if literal is not None else data)
 
     def skeleton_pass(self) -> Iterator[bytes]:
         yield from self._pass(self._info)
