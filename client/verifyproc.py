@@ -56,7 +56,7 @@ class ForkVerifier:
         os.close(res_w)
         self._broken = False
 
-    def write(self, piece: bytes) -> None:
+    def write(self, piece: bytes | memoryview) -> None:
         if self._broken:
             return
         view = memoryview(piece)

@@ -24,7 +24,8 @@ the file is read in passes and only small things are kept:
 2. **Skeleton.** The content is decrypted; the padding, the GCM tag or the MDC is
    checked at the end. On the way, :class:`~client.mime.stream.Hollow` keeps a skeleton
    of the inner entity (long base64 bodies cut out, a marker left in their place), and
-   when the inner entity is an S/MIME ``multipart/signed`` its part offsets are found.
+   when the inner entity is a ``multipart/signed`` (S/MIME, or OpenPGP as Thunderbird
+   signs inside its encryption) its part offsets are found.
    The skeleton goes through the same steps as :func:`client.mime.parse.open_message`
    (classify, peel the signature, protected headers, restored header), provided every
    marker lies in the body of a non-text leaf outside any nested signed part: nothing
@@ -33,7 +34,8 @@ the file is read in passes and only small things are kept:
    header and the root entity's octets, written as they come. An S/MIME signed part is
    hashed as it passes and its signature checked with those digests
    (:func:`client.crypto.cms_verify.verify` ``detached_digests``); so is opaque signed
-   data's content, its signatures checked over the SignedData without it. OpenPGP signatures
+   data's content, its signatures checked over the SignedData without it. An OpenPGP
+   signed part goes to a verifier (below) with the signature part. OpenPGP signatures
    (one-pass, inside the encryption) are checked by ``pysequoia.verify`` over the literal
    data as a detached signature, in a forked child reading a pipe this pass writes into
    (:mod:`client.verifyproc`, given as ``verifiers``; pysequoia holds the GIL while it
@@ -60,9 +62,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+import pysequoia
 from cryptography.hazmat.primitives import hashes
 
-from client.crypto import cms_envelope, pgpopen, pgpsig, pgpstream
+from client.crypto import cms_envelope, pgparmor, pgpopen, pgpsig, pgpstream
 from client.crypto.cms_common import hash_for_name
 from client.crypto.cms_stream import (
     DecryptStreamFailed,
@@ -110,7 +113,7 @@ HOLE_MIN = 1 << 16
 class LiteralVerifier(Protocol):
     """Checks OpenPGP signatures over literal data written to it piece by piece."""
 
-    def write(self, piece: bytes) -> None: ...
+    def write(self, piece: bytes | memoryview) -> None: ...
 
     def result(self) -> list[tuple[str, str]] | None:
         """(certificate, signing key) of each valid signature; None: the check did not run."""
@@ -198,6 +201,17 @@ def _outer(source: Source) -> tuple[bytes, Iterator[bytes]]:
     return split
 
 
+@dataclass(frozen=True)
+class _PgpDetached:
+    """An OpenPGP detached signature over the signed part, checked by a verifier fed with
+    the part as the output pass writes it (the in-memory path's pgp_verify_detached)."""
+
+    signature: bytes  # the signature part's body (armored)
+    issuers: list[str]
+    certs: list[Any]
+    verifiers: Verifiers
+
+
 @dataclass
 class _Plan:
     """What the skeleton pass learnt, for the output pass."""
@@ -207,6 +221,7 @@ class _Plan:
     signed: tuple[int, int] | None  # the signed part in the plaintext
     signature: bytes  # DER of the detached signature (when signed)
     digests: frozenset[str]
+    pgp: _PgpDetached | None  # the signed part is OpenPGP-signed (multipart/signed)
     sums: tuple[int, int]  # plaintext length, CRC-32
     top: Entity
     root: Entity
@@ -240,7 +255,7 @@ def _open(
     builder.layers.append(layer.layer)
     if isinstance(layer, _SmimeLayer):
         layer = _opaque_inside(layer, opener)
-    plan = _skeleton(layer, top, builder, opener, now, rng)
+    plan = _skeleton(layer, top, builder, opener, now, rng, verifiers)
     result = StreamedOpen(iter(()))
     result.pieces = _output(layer, plan, opener, now, result._report)
     return result
@@ -250,7 +265,6 @@ class _Layer:
     """One decryption layer read from the file: its report entry and its plaintext."""
 
     layer: EncryptionLayer
-    signed_inside: bool = True  # a multipart/signed may follow (else: in memory)
 
     def __init__(self) -> None:
         self._crlf = _Crlf()  # for the plaintext
@@ -266,6 +280,12 @@ class _Layer:
     def signatures(self, now: datetime) -> list[SignatureResult]:
         """The layer's own signatures (after the skeleton pass)."""
         return []
+
+    def signed_inside(self) -> bool:
+        """Whether a multipart/signed inside streams (after the skeleton pass); where the
+        layer has signatures of its own, the in-memory path counts them against
+        MAX_LAYERS first: it goes in memory."""
+        return True
 
 
 class _SmimeLayer(_Layer):
@@ -336,8 +356,6 @@ class _OpaqueLayer(_Layer):
     S/MIME envelope: its encapsulated content is the inner entity, hashed as it passes;
     its signatures are checked over the detached stub with those digests."""
 
-    signed_inside = False  # the in-memory path counts layers and signatures there
-
     def __init__(self, inner: _SmimeLayer, head: bytes, opener: Opener) -> None:
         super().__init__()
         self._inner, self._head, self._opener = inner, head, opener
@@ -379,6 +397,9 @@ class _OpaqueLayer(_Layer):
     def signatures(self, now: datetime) -> list[SignatureResult]:
         assert self._digests is not None  # after the output pass
         return self._opener.smime_verify_digests(self._stub, self._digests, now=now)
+
+    def signed_inside(self) -> bool:
+        return False
 
 
 class _PgpLayer(_Layer):
@@ -498,17 +519,27 @@ class _PgpLayer(_Layer):
         info = self._info
         if not info.signed:
             return []
-        verified = self._verified
-        if verified is None:
-            raise UnsupportedMessage(
-                "the signature check did not finish",
-                hint="Open the message from standard input to check it in memory.",
-            )
         issuers = pgpsig.signature_issuers(b"".join(info.signatures))
-        found = SimpleNamespace(
-            valid_sigs=[SimpleNamespace(certificate=c, signing_key=k) for c, k in verified]
+        return _pgp_results(self._opener, issuers, self._verified, now)
+
+    def signed_inside(self) -> bool:
+        return not self._info.signed
+
+
+def _pgp_results(
+    opener: Opener, issuers: list[str], verified: list[tuple[str, str]] | None, now: datetime
+) -> list[SignatureResult]:
+    """What a verifier found (:meth:`LiteralVerifier.result`), reported as the in-memory
+    path reports ``pysequoia.verify``'s result."""
+    if verified is None:
+        raise UnsupportedMessage(
+            "the signature check did not finish",
+            hint="Open the message from standard input to check it in memory.",
         )
-        return self._opener._pgp_results(issuers, lambda store: found, now)
+    found = SimpleNamespace(
+        valid_sigs=[SimpleNamespace(certificate=c, signing_key=k) for c, k in verified]
+    )
+    return opener._pgp_results(issuers, lambda store: found, now)
 
 
 def _teed(pieces: Iterable[bytes], tee: Callable[[bytes], None]) -> Iterator[bytes]:
@@ -524,6 +555,7 @@ def _skeleton(
     opener: Opener,
     now: datetime,
     rng: Callable[[int], bytes],
+    verifiers: Verifiers | None,
 ) -> _Plan:
     """Pass 2 (see the module doc)."""
     token = b"SealmailHole" + rng(12).hex().encode()
@@ -543,7 +575,7 @@ def _skeleton(
     inner_header, inner_body = split
     head = parse_entity(inner_header + b"\r\n\r\n", canonical=True)
     spans = None
-    if classify(head) == "smime-signed":
+    if classify(head) in ("smime-signed", "pgp-signed"):
         boundary = head.param("boundary") or ""
         spans = part_spans(inner_body, boundary, max_parts=MAX_PARTS) if boundary else None
     for _ in inner_body:  # to the end: the tag or padding is checked there
@@ -556,19 +588,22 @@ def _skeleton(
         raise _Fallback("header sections differ")
     start = len(skeleton) - entity.body_size  # the same in the plaintext: headers are kept
     body, signed = (start, sums[0]), None
-    signature, digests = b"", frozenset[str]()
+    signature, digests, pgp = b"", frozenset[str](), None
     kind = classify(entity)
-    if kind == "smime-signed" and layer.signed_inside:
+    if kind in ("smime-signed", "pgp-signed") and layer.signed_inside():
         parts = split_multipart(entity)
         if len(parts) != 2 or spans is None or len(spans) != 2 or token in parts[1]:
             raise _Fallback("signed parts")
         signature = parse_entity(parts[1], canonical=True).decoded_body()
-        names = detached_digest_names(signature)
-        if not names:
-            raise _Fallback("the signature needs its content")
-        for name in names:
-            hash_for_name(name)  # KeyError: unsupported (in memory it is reported)
-        digests = names
+        if kind == "smime-signed":
+            names = detached_digest_names(signature)
+            if not names:
+                raise _Fallback("the signature needs its content")
+            for name in names:
+                hash_for_name(name)  # KeyError: unsupported (in memory it is reported)
+            digests = names
+        else:
+            pgp = _pgp_detached(signature, opener, verifiers)
         part = parse_entity(parts[0], canonical=True)
         (a, b), part_header = spans[0], len(parts[0]) - part.body_size
         signed, body = (start + a, start + b), (start + a + part_header, start + b)
@@ -587,12 +622,27 @@ def _skeleton(
         signed=signed,
         signature=signature,
         digests=digests,
+        pgp=pgp,
         sums=(sums[0], sums[1]),
         top=top,
         root=entity,
         builder=builder,
         protected=protected,
     )
+
+
+def _pgp_detached(signature: bytes, opener: Opener, verifiers: Verifiers | None) -> _PgpDetached:
+    """The OpenPGP signature part of a multipart/signed, read as the in-memory path reads
+    it (where that fails, it reports the failure: in memory)."""
+    if verifiers is None or not verifiers.available():
+        raise _Fallback("no verifier for the OpenPGP signature")
+    try:
+        pysequoia.Sig.from_bytes(signature)
+        issuers = pgpsig.signature_issuers(pgparmor.dearmor(signature))
+    except Exception as exc:
+        raise _Fallback("the OpenPGP signature does not read") from exc
+    certs = list(opener.keys.pgp_certs_for_ids(issuers)) if issuers else []
+    return _PgpDetached(signature, issuers, certs, verifiers)
 
 
 def _holes_allowed(entity: Entity, token: bytes, depth: int) -> bool:
@@ -623,6 +673,9 @@ def _output(
     """Pass 3 (see the module doc)."""
     yield plan.head
     hashers = {name: hashes.Hash(hash_for_name(name)) for name in plan.digests}
+    pgp = plan.pgp
+    verifier = pgp.verifiers.start(pgp.certs, pgp.signature) if pgp is not None else None
+    verified = None
     length, crc = 0, 0
     try:
         for piece in layer.plaintext():
@@ -634,15 +687,24 @@ def _output(
                     view = memoryview(piece)[lo - at : hi - at]
                     for h in hashers.values():
                         h.update(view)
+                    if verifier is not None:
+                        verifier.write(view)
             lo, hi = max(plan.body[0], at), min(plan.body[1], length)
             if lo < hi:
                 yield piece[lo - at : hi - at]
+        if verifier is not None:
+            verified = verifier.result()
     except (NotStreamable, DecryptStreamFailed, SealmailError) as exc:
         raise changed_file("opened") from exc
+    finally:
+        if verifier is not None:
+            verifier.close()
     if (length, crc) != plan.sums:
         raise changed_file("opened")
     sigs = layer.signatures(now)
-    if plan.signed is not None:
+    if pgp is not None:
+        sigs += _pgp_results(opener, pgp.issuers, verified, now)
+    elif plan.signed is not None:
         digests = {name: h.finalize() for name, h in hashers.items()}
         sigs += opener.smime_verify_digests(plan.signature, digests, now=now)
     conclude(plan.top, plan.root, plan.builder, sigs, plan.protected, opener, now)

@@ -11,6 +11,7 @@ as Outlook sends it; DER and ``-stream``'s BER with its segmented content).
 
 from __future__ import annotations
 
+import base64
 import multiprocessing
 import os
 import subprocess
@@ -29,7 +30,7 @@ from client.errors import UsageError
 from client.services import Session
 from keystore.secrets import KdfParams
 from keystore.store import Keystore
-from tests.helpers.messages import make_message
+from tests.helpers.messages import make_message, pgp_mime_encrypted
 from tests.helpers.pki import make_pki
 from tests.vectors import profiles
 from tests.vectors.expectations import VECTORS
@@ -161,27 +162,50 @@ def small_holes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streamopen, "HOLE_MIN", 4096)
 
 
-def test_corpus_messages_stream_exactly_as_in_memory(
-    small_holes: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+def _corpus_both(tmp: Path) -> tuple[list[str], int, list[str]]:  # runs in the fresh process
+    """(streamed, tried, streamed otherwise than in memory) over the corpus."""
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    streamopen.HOLE_MIN = 4096  # as small_holes
     built: dict[str, Session] = {}
-    streamed, tried = [], 0
+    streamed, tried, wrong = [], 0, []
     try:
         for v in VECTORS:
             if v.error is not None or v.xfail:
                 continue
             if v.profile not in built:
-                built[v.profile] = Session(profiles.build(v.profile, tmp_path / v.profile))
+                built[v.profile] = Session(profiles.build(v.profile, tmp / v.profile))
+            session, raw = built[v.profile], load(v.path)
             tried += 1
-            if _same_as_in_memory(built[v.profile], load(v.path), v.now, n=777):
-                streamed.append(v.path)
+            got = session.message_open_stream(_pieces(raw, 777), now=v.now)
+            if got is None:
+                continue
+            out = b"".join(got.pieces)
+            opened = session.message_open(raw, now=v.now)
+            streamed.append(v.path)
+            if out != opened.message or got.report().to_json() != opened.report.to_json():
+                wrong.append(v.path)
     finally:
         for s in built.values():
             s.close()
-    # the corpus's S/MIME-encrypted messages with base64 bodies and one key for us
-    assert len(streamed) >= 3, streamed
+    return streamed, tried, wrong
+
+
+def test_corpus_messages_stream_exactly_as_in_memory(tmp_path: Path) -> None:
+    """In a one-thread process, as the ``sealmail`` command runs: signed OpenPGP (one-pass
+    signatures, and Thunderbird's multipart/signed inside the encryption) streams too."""
+    streamed, tried, wrong = _fresh(_corpus_both, tmp_path)
+    assert not wrong
+    # S/MIME envelopes (opaque signed data inside included) and PGP/MIME with one key for us
+    assert len(streamed) >= 40, streamed
     assert tried > len(streamed)
+    for shape in (
+        "thunderbird-smime/alice.sig.SHA256.opaque.env.eml",  # opaque signed in an envelope
+        "thunderbird-smime/alice.dsig.SHA256.multipart.env.eml",  # multipart/signed in one
+        "deltachat/message/thunderbird_encrypted_signed.eml",  # OpenPGP multipart/signed
+        "autocrypt-protected-headers/pgpmime-sign+enc.eml",  # one-pass signatures
+        "autocrypt-protected-headers/pgpmime-layered.eml",
+    ):
+        assert shape in streamed, shape
 
 
 @pytest.mark.parametrize("method", ["smime", "pgp"])
@@ -465,6 +489,60 @@ def test_not_streamed_when_it_cannot_be(pair: tuple[Session, Session]) -> None:
     )
     for data in (raw, signed):
         assert bob.message_open_stream(_pieces(data), now=NOW + timedelta(seconds=1)) is None
+
+
+@pytest.mark.parametrize("forged", [False, True], ids=["signed", "forged"])
+def test_gpg_signed_part_inside_the_encryption_streams(
+    pair: tuple[Session, Session], small_holes: None, tmp_path: Path, forged: bool
+) -> None:
+    """Thunderbird's shape: a multipart/signed (gpg's detached signature) encrypted again
+    by gpg. The signed part goes to a verifier as it is written; one octet changed inside
+    it after signing gives "bad", as in memory."""
+    alice, bob = pair
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--yes", "--trust-model", "always"]
+    (tmp_path / "bob.asc").write_bytes(bob.store.export_public(_own_pgp(bob)))
+    (tmp_path / "alice.sec").write_bytes(alice.store.export_secret_pgp(_own_pgp(alice)))
+    subprocess.run([*gpg, "--import", str(tmp_path / "bob.asc"), str(tmp_path / "alice.sec")],
+                   check=True, capture_output=True)  # fmt: skip
+    part = (
+        b"Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\n"
+        b"Content-Type: text/plain\r\n\r\nDose: 5 mg\r\n--inner\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(os.urandom(200_000)).replace(b"\n", b"\r\n")
+        + b"--inner--\r\n"
+    )
+    (tmp_path / "part").write_bytes(part)
+    subprocess.run([*gpg, "--armor", "--detach-sign", "-u", "alice@example.org", "-o",
+                    str(tmp_path / "part.sig"), str(tmp_path / "part")],
+                   check=True, capture_output=True)  # fmt: skip
+    if forged:
+        part = part.replace(b"Dose: 5 mg", b"Dose: 9 mg")
+    signed = (
+        b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: x\r\n"
+        b'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature";'
+        b" boundary=sig\r\n\r\n--sig\r\n" + part + b"\r\n--sig\r\n"
+        b"Content-Type: application/pgp-signature\r\n\r\n"
+        + (tmp_path / "part.sig").read_bytes().replace(b"\n", b"\r\n")
+        + b"\r\n--sig--\r\n"
+    )
+    (tmp_path / "inner").write_bytes(signed)
+    subprocess.run(
+        [*gpg, "--armor", "--encrypt", "-r", "bob@example.net", "-o", str(tmp_path / "enc.asc"),
+         str(tmp_path / "inner")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    message = (
+        pgp_mime_encrypted(
+            "From: alice@example.org\nTo: bob@example.net", (tmp_path / "enc.asc").read_bytes()
+        )
+        .replace(b"\r\n", b"\n")
+        .replace(b"\n", b"\r\n")
+    )
+    assert _same_as_in_memory(bob, message, NOW, fresh=True)
+    sigs = bob.message_open(message, now=NOW).report.signatures
+    assert [s.status for s in sigs] == (["bad"] if forged else ["good"])
 
 
 def test_gpg_made_pgp_mime_streams(
