@@ -42,6 +42,7 @@ from client.mime.raw import (
     check_foldable,
     decoded_payload,
     parse_entity,
+    short_lines,
     split_multipart,
     to_crlf,
 )
@@ -135,26 +136,6 @@ def _serialize(msg: email.message.Message) -> bytes:
 
 
 _FIELD_SPLIT = re.compile(rb"\r\n(?![ \t])")
-_MAX_LINE = 998
-_WINDOW = 1 << 20
-
-
-def _short_lines(body: bytes) -> bool:
-    """True when no CRLF-delimited line of ``body`` exceeds 998 octets.
-
-    Split in ~1 MiB windows cut at line ends, so a 50 MB attachment never becomes one list
-    of a million line objects at once.
-    """
-    start, size = 0, len(body)
-    while start < size:
-        end = body.find(b"\r\n", min(start + _WINDOW, size))
-        end = size if end < 0 else end
-        if end - start <= _MAX_LINE:
-            pass
-        elif max(map(len, body[start:end].split(b"\r\n"))) > _MAX_LINE:
-            return False
-        start = end + 2
-    return True
 
 
 def _seven_bit_safe(body: bytes) -> bool:
@@ -165,7 +146,7 @@ def _seven_bit_safe(body: bytes) -> bool:
         and b"\t\r\n" not in body
         and not body.startswith(b"From ")
         and b"\r\nFrom " not in body
-        and _short_lines(body)
+        and short_lines(body)
     )
 
 

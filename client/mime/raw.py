@@ -23,6 +23,7 @@ import email.policy
 import email.utils
 import functools
 import re
+import struct
 from collections.abc import Callable, Iterable, Iterator
 
 from client.errors import MalformedMessage, MessageTooLarge
@@ -162,6 +163,25 @@ def _count_crlf(data: bytes) -> int:
     return total
 
 
+MAX_LINE = 998  # RFC 5322 2.1.1: octets in a line, without its CRLF
+# a line of 999+ octets after a line end (its CR counts: 1000 non-LF octets)
+_LONG_LINE = re.compile(rb"\n[^\n]{%d}" % (MAX_LINE + 2))
+
+
+def short_lines(data: bytes) -> bool:
+    """No CRLF-delimited line of canonical ``data`` is longer than 998 octets. One regex
+    pass per window (see WINDOW): a third of the time of splitting into lines."""
+    n = len(data)
+    if n <= MAX_LINE:
+        return True
+    if data.find(b"\r\n", 0, MAX_LINE + 2) < 0:  # the first line
+        return False
+    if n - data.rfind(b"\n") - 1 > MAX_LINE:  # the last one, if it has no CRLF
+        return False
+    search = _LONG_LINE.search
+    return not any(search(data, i, i + WINDOW + MAX_LINE + 2) for i in _windows(n))
+
+
 def dot_stuff(raw: bytes) -> bytes:
     """SMTP DATA (RFC 5321 4.5.2): CRLF line ends, a ``.`` doubled at the start of a line,
     a final CRLF; in windows (see WINDOW) that never end on a line break."""
@@ -236,10 +256,20 @@ def b64_pieces(data: bytes, eol: bytes = b"\r\n") -> list[bytes]:
     blocks: list[bytes] = []
     for start in range(0, len(view), _B64_BLOCK):
         enc = binascii.b2a_base64(view[start : start + _B64_BLOCK], newline=False)
-        lines = [enc[i : i + _B64_LINE] for i in range(0, len(enc), _B64_LINE)]
+        whole = len(enc) // _B64_LINE
+        lines = list(_line_cutter(whole).unpack_from(enc)) if whole else []
+        if len(enc) > whole * _B64_LINE:
+            lines.append(enc[whole * _B64_LINE :])
         lines.append(b"")
         blocks.append(eol.join(lines))
     return blocks
+
+
+@functools.lru_cache(maxsize=8)
+def _line_cutter(lines: int) -> struct.Struct:
+    """Cuts ``lines`` base64 lines off a buffer in one C call (a slice per line in Python
+    cost 40% more on a 50 MB attachment)."""
+    return struct.Struct(f"{_B64_LINE}s" * lines)
 
 
 def b64_stream(pieces: Iterable[bytes], eol: bytes = b"\r\n") -> Iterator[bytes]:

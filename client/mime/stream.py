@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from client.mime.raw import to_crlf
+from client.mime.raw import MAX_LINE, short_lines, to_crlf
 
 __all__ = [
     "Hollow",
@@ -44,7 +44,6 @@ __all__ = [
     "split_header",
 ]
 
-_MAX_LINE = 998
 _PATTERNS = (b" \r\n", b"\t\r\n", b"\r\nFrom ")
 _TAIL = max(map(len, _PATTERNS)) - 1
 
@@ -141,17 +140,12 @@ class SevenBitCheck:
         if first < 0:
             self._line += len(piece)
         else:
-            if self._line + first > _MAX_LINE or not _short_lines(piece):
+            if self._line + first > MAX_LINE or not short_lines(piece):
                 self.safe = False
                 return
             self._line = len(piece) - piece.rfind(b"\r\n") - 2
-        if self._line > _MAX_LINE:
+        if self._line > MAX_LINE:
             self.safe = False
-
-
-def _short_lines(piece: bytes) -> bool:
-    """No CRLF-delimited line of ``piece`` is longer than 998 octets (a C-speed split)."""
-    return len(piece) <= _MAX_LINE or max(map(len, piece.split(b"\r\n"))) <= _MAX_LINE
 
 
 class _Window:

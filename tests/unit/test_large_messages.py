@@ -22,7 +22,7 @@ from client.crypto.pgpalgos import cfb_encrypt, cipher_info
 from client.crypto.pgppackets import Tag, parse_packets, serialize_packet
 from client.errors import MalformedMessage
 from client.mime import compose, raw
-from client.mime.raw import b64_decode_lenient, b64_lines, qp_decode, to_crlf
+from client.mime.raw import b64_decode_lenient, b64_lines, qp_decode, short_lines, to_crlf
 from tests.helpers.pki import make_pki
 
 STEP = 48 * 16384  # pgparmor's armor step
@@ -139,11 +139,29 @@ def test_to_crlf_equals_reference(data: bytes) -> None:
     assert to_crlf(data) == reference
 
 
+@pytest.mark.parametrize("shift", [-1003, -1000, -999, -2, 0, 1, 500, 998, 1001])
 @pytest.mark.parametrize("line", [998, 999])
-def test_long_line_detection_across_windows(line: int) -> None:
+def test_long_line_detection_across_windows(line: int, shift: int) -> None:
+    """A long line anywhere near the seam of two windows is seen (1 MiB windows)."""
     body = b"x" * 76 + b"\r\n"
-    body = body * ((1 << 20) // len(body)) + b"y" * line + b"\r\n" + body * 3
-    assert compose._short_lines(body) is (line <= 998)
+    head = (body * ((1 << 20) // len(body) + 20))[: (1 << 20) + shift]
+    head = head[: head.rfind(b"\r\n") + 2]
+    data = head + b"y" * line + b"\r\n" + body * 3
+    assert short_lines(data) is (line <= 998)
+
+
+def _lines_reference(data: bytes) -> bool:
+    return max(map(len, data.split(b"\r\n"))) <= 998
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([0, 1, 76, 997, 998, 999, 1000, 2000]), min_size=1, max_size=6),
+    st.booleans(),
+)
+def test_short_lines_equals_splitting(lengths: list[int], final_crlf: bool) -> None:
+    data = b"\r\n".join(b"z" * n for n in lengths) + (b"\r\n" if final_crlf else b"")
+    assert short_lines(data) is _lines_reference(data)
 
 
 def test_pgp_encrypted_message_equals_assemble_of_wrap() -> None:
