@@ -332,6 +332,7 @@ def _openssl_opaque(
 ) -> bytes:
     """``inner`` signed by Alice as opaque signed data, then encrypted for Bob, both by
     openssl (Outlook's shape); ``forge``: an octet string changed inside the signed data."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     ident = alice.keys.smime_identities()[0]
     (tmp_path / "a.pem").write_bytes(ident.certificate.public_bytes(_PEM))
     (tmp_path / "a.key").write_bytes(
@@ -476,6 +477,33 @@ def test_a_file_that_changes_between_passes_is_refused(
         assert streamed is None
         return
     assert streamed is not None  # during the output pass: refused mid-way
+    with pytest.raises(UsageError, match="changed while it was being opened"):
+        b"".join(streamed.pieces)
+
+
+def test_opaque_signed_file_that_changes_is_refused(
+    pair: tuple[Session, Session], tmp_path: Path
+) -> None:
+    """Opaque signed data: a file replaced by another during the output pass (the same
+    header, other signed content) is refused mid-way; the atomic write keeps nothing."""
+    alice, bob = pair
+    versions = [
+        _openssl_opaque(
+            alice, bob, tmp_path / str(i), make_message(
+                "alice@example.org", "bob@example.net", body=text,
+                attachments=[("scan.bin", os.urandom(100_000))],
+            ), cipher="-aes256", stream=False,
+        )
+        for i, text in enumerate(("version one\n", "version two\n"))
+    ]  # fmt: skip
+    calls: list[int] = []
+
+    def source() -> Iterable[bytes]:
+        calls.append(1)
+        return [versions[0] if len(calls) < 4 else versions[1]]
+
+    streamed = bob.message_open_stream(source, now=NOW)
+    assert streamed is not None
     with pytest.raises(UsageError, match="changed while it was being opened"):
         b"".join(streamed.pieces)
 
