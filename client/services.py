@@ -159,7 +159,10 @@ class Session:
         return cls(Keystore.open(profile, passphrase_callback=callback))
 
     def close(self) -> None:
+        from client.crypto.pgpkeys import forget_unlocked
+
         self.store.close()
+        forget_unlocked()  # no unlocked key outlives the session
 
     # ---------------------------------------------------------------- keys
     def keys_generate(

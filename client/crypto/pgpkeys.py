@@ -60,6 +60,7 @@ __all__ = [
     "PublicKey",
     "SecretKey",
     "UnlockedKey",
+    "forget_unlocked",
     "load_public_keys",
     "load_secret_keys",
     "load_signing_key",
@@ -315,7 +316,8 @@ def _rsa_private(p: int, q: int, d: int, e: int, n: int) -> rsa.RSAPrivateKey:
     """The RSA key, checked in full by OpenSSL (primality of p and q: 40 ms for RSA-2048,
     130 ms for RSA-4096). The same secret numbers, already unlocked once in this process,
     give back the same checked key instead of paying the check on every message. Only the
-    numbers themselves (so: an unlocked key) reach the cache."""
+    numbers themselves (so: an unlocked key) reach the cache; closing the session empties
+    it (:func:`forget_unlocked`)."""
     return rsa.RSAPrivateNumbers(
         p,
         q,
@@ -325,6 +327,11 @@ def _rsa_private(p: int, q: int, d: int, e: int, n: int) -> rsa.RSAPrivateKey:
         rsa.rsa_crt_iqmp(p, q),
         rsa.RSAPublicNumbers(e, n),
     ).private_key()
+
+
+def forget_unlocked() -> None:
+    """Drop the RSA keys kept by :func:`_rsa_private` (when the profile is closed)."""
+    _rsa_private.cache_clear()
 
 
 def _make_private(public: PublicKey, plain: bytes) -> UnlockedKey:

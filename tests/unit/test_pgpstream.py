@@ -674,3 +674,30 @@ def test_key_loading_errors() -> None:
     with pytest.raises(InvalidKeyMaterial):
         pgpkeys.load_secret_keys([b"\xc5\x05\x04abc"])
     assert pgpkeys.load_secret_keys([_tb_key("sign-subkey-only-pub")]) == []
+
+
+def test_unlocked_rsa_keys_are_reused_and_forgotten_when_the_session_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An RSA key unlocked twice is checked once (OpenSSL's primality check is the cost);
+    closing the session drops every kept key."""
+    from client.services import Session
+    from keystore.secrets import KdfParams
+    from keystore.store import Keystore
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    key = pysequoia.Tsk.generate("R <r@x>", cipher_suite=pysequoia.CipherSuite.RSA2k)
+    pgpkeys.forget_unlocked()
+    secret = [k for k in pgpkeys.load_secret_keys([bytes(key)]) if not k.locked]
+    assert secret
+    first, again = secret[0].unlock(), secret[0].unlock()
+    assert first.private is again.private
+    assert pgpkeys._rsa_private.cache_info().currsize == 1
+    session = Session(
+        Keystore.open(
+            tmp_path / "p", passphrase="pp", env={}, secret_store="passphrase",
+            kdf=KdfParams(n=2**10),
+        )
+    )  # fmt: skip
+    session.close()
+    assert pgpkeys._rsa_private.cache_info().currsize == 0
