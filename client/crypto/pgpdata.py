@@ -23,6 +23,7 @@ import hmac
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -48,7 +49,9 @@ from client.errors import (
 
 __all__ = [
     "COMPRESSION_NAMES",
+    "ChunkedAead",
     "DataResult",
+    "chunked_aead",
     "decompress",
     "decrypt_data_packet",
     "encrypt_seipd_v1",
@@ -105,8 +108,42 @@ def _seipd_v1(ciphertext: bytes, sk: SessionKey) -> DataResult:
     return DataResult(plain[bs + 2 : mdc_at], info.name, "MDC")
 
 
-def _chunked_aead(r: Reader, sk: SessionKey, *, v2: bool) -> DataResult:
-    cipher, aead, chunk_octet = r.u8(), r.u8(), r.u8()
+@dataclass(frozen=True)
+class ChunkedAead:
+    """The parameters of a chunked AEAD packet (SEIPDv2, or LibrePGP's OCB packet), read
+    from its header by :func:`chunked_aead`; chunk ``i`` is opened with :meth:`open`."""
+
+    header: bytes  # the packet's tag, version, cipher, AEAD mode, chunk size: the AD
+    primitive: Any
+    iv: bytes
+    chunk: int  # plaintext octets per chunk (the ciphertext has a 16-octet tag more)
+    v2: bool
+    cipher: str
+    integrity: str
+
+    def _nonce(self, i: int) -> bytes:
+        if self.v2:
+            return self.iv + i.to_bytes(8, "big")
+        return self.iv[:-8] + (int.from_bytes(self.iv[-8:], "big") ^ i).to_bytes(8, "big")
+
+    def open(self, i: int, chunk: bytes) -> bytes:
+        """Chunk ``i``'s plaintext; InvalidTag if it was changed."""
+        ad = self.header if self.v2 else self.header + i.to_bytes(8, "big")
+        return bytes(self.primitive.decrypt(self._nonce(i), chunk, ad))
+
+    def check_final(self, count: int, total: int, tag: bytes) -> None:
+        """The final tag, over the number of chunks and of plaintext octets; InvalidTag if
+        the message was cut short or extended."""
+        index = b"" if self.v2 else count.to_bytes(8, "big")
+        self.primitive.decrypt(
+            self._nonce(count), tag, self.header + index + total.to_bytes(8, "big")
+        )
+
+
+def chunked_aead(read: Callable[[int], bytes], sk: SessionKey, *, v2: bool) -> ChunkedAead:
+    """Read a chunked AEAD packet's header (after its version octet) with ``read(n)`` and
+    derive its key and IV from the session key ``sk``."""
+    cipher, aead, chunk_octet = read(3)
     if chunk_octet > (_MAX_CHUNK_OCTET if v2 else 56):  # LibrePGP allows up to 56
         raise MalformedMessage("AEAD chunk size out of range")
     info = cipher_info(cipher)
@@ -116,7 +153,7 @@ def _chunked_aead(r: Reader, sk: SessionKey, *, v2: bool) -> DataResult:
     version = 2 if v2 else 1
     header = bytes([0xC0 | (Tag.SEIPD if v2 else Tag.AEAD), version, cipher, aead, chunk_octet])
     if v2:
-        salt = r.take(32)
+        salt = read(32)
         if sk.cipher is not None and sk.cipher != cipher:
             raise TamperedMessage(_TAMPERED)
         if len(sk.key) != info.key_size:
@@ -124,38 +161,39 @@ def _chunked_aead(r: Reader, sk: SessionKey, *, v2: bool) -> DataResult:
         derived = HKDF(hashes.SHA256(), info.key_size + nonce_size - 8, salt, header).derive(sk.key)
         key, iv = derived[: info.key_size], derived[info.key_size :]
     else:
-        iv = r.take(nonce_size)
+        iv = read(nonce_size)
         if sk.cipher != cipher or len(sk.key) != info.key_size:
             raise TamperedMessage(_TAMPERED)
         key = sk.key
-    primitive = aead_cipher(aead, cipher, key)
+    return ChunkedAead(
+        header=header,
+        primitive=aead_cipher(aead, cipher, key),
+        iv=iv,
+        chunk=1 << (chunk_octet + 6),
+        v2=v2,
+        cipher=info.name,
+        integrity="AEAD-" + AEAD_NAMES[aead],
+    )
+
+
+def _chunked_aead(r: Reader, sk: SessionKey, *, v2: bool) -> DataResult:
+    a = chunked_aead(r.take, sk, v2=v2)
     data = r.rest()
     if len(data) < 16:
         raise TamperedMessage(_TAMPERED)
     chunks_data, final_tag = data[:-16], data[-16:]
-    step = (1 << (chunk_octet + 6)) + 16
+    step = a.chunk + 16
     out: list[bytes] = []
-    index = 0
     total = 0
-
-    def nonce(i: int) -> bytes:
-        if v2:
-            return iv + i.to_bytes(8, "big")
-        return iv[:-8] + (int.from_bytes(iv[-8:], "big") ^ i).to_bytes(8, "big")
-
     try:
-        for start in range(0, len(chunks_data), step):
-            chunk = chunks_data[start : start + step]
-            ad = header if v2 else header + index.to_bytes(8, "big")
-            plain = primitive.decrypt(nonce(index), chunk, ad)
+        for index, start in enumerate(range(0, len(chunks_data), step)):
+            plain = a.open(index, chunks_data[start : start + step])
             out.append(plain)
             total += len(plain)
-            index += 1
-        final_ad = header + (b"" if v2 else index.to_bytes(8, "big")) + total.to_bytes(8, "big")
-        primitive.decrypt(nonce(index), final_tag, final_ad)
+        a.check_final(len(out), total, final_tag)
     except (InvalidTag, ValueError) as exc:
         raise TamperedMessage(_TAMPERED) from exc
-    return DataResult(b"".join(out), info.name, "AEAD-" + AEAD_NAMES[aead])
+    return DataResult(b"".join(out), a.cipher, a.integrity)
 
 
 def decompress(body: bytes, budget: int) -> tuple[bytes, str]:

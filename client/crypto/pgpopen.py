@@ -7,11 +7,13 @@ whole decrypted packet stream. Here the armored payload arrives in pieces:
 
     armored pieces --(dearmor_pieces)--> binary pieces --(Packets)--> PKESKs, SEIPD body
     SEIPD v1 body --(seipd_v1_pieces)--> plaintext pieces (MDC checked at the very end)
+    SEIPD v2 / OCB body --(aead_pieces)--> plaintext pieces, chunk by chunk (the final
+                                           tag, over the whole length, at the end)
     plaintext --(inner_pieces)--> [one Compressed layer] -> OPS*, Literal data, Signature*
 
 Only the common shapes stream: armor with optional headers, pure base64 lines, an
-optional ``=XXXX`` checksum line, the END line; packets PKESK/SKESK then one SEIPD v1;
-inside, at most one ZIP/ZLIB/uncompressed layer and exactly one literal packet.
+optional ``=XXXX`` checksum line, the END line; packets PKESK/SKESK then one SEIPD (v1
+or v2) or LibrePGP OCB packet with AES chunks of at most 4 MiB; inside, at most one ZIP/ZLIB/uncompressed layer and exactly one literal packet.
 Anything else raises :class:`~client.crypto.cms_stream.NotStreamable`; the caller opens
 the message in memory, whose parser has the last word on errors.
 """
@@ -27,12 +29,22 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
+
 from client.crypto.cms_stream import DecryptStreamFailed, NotStreamable
 from client.crypto.pgpalgos import cfb_decryptor, cipher_info
+from client.crypto.pgpdata import chunked_aead
 from client.crypto.pgppackets import Tag, serialize_packet
 from client.crypto.pgpsession import SessionKey
 
-__all__ = ["Bytes", "InnerMessage", "dearmor_pieces", "inner_pieces", "seipd_v1_pieces"]
+__all__ = [
+    "Bytes",
+    "InnerMessage",
+    "aead_pieces",
+    "dearmor_pieces",
+    "inner_pieces",
+    "seipd_v1_pieces",
+]
 
 _SMALL = 1 << 20  # longest packet body kept whole (session keys, signatures, OPS)
 _BEGIN = b"-----BEGIN PGP MESSAGE-----"
@@ -252,11 +264,13 @@ def _small(s: Bytes, h: _Header) -> bytes:
 
 @dataclass
 class EncryptedMessage:
-    """The session packets of an OpenPGP message; :attr:`data` streams the SEIPD body
-    (after its version octet)."""
+    """The session packets of an OpenPGP message; :attr:`data` streams the encrypted data
+    packet's body after its version octet: SEIPD v1 (``aead`` None), SEIPD v2 (``aead``
+    "v2") or LibrePGP's OCB packet (``aead`` "ocb")."""
 
     session: list[tuple[int, bytes]]
     data: Iterator[bytes]
+    aead: str | None = None
 
 
 def split_message(binary: Iterable[bytes]) -> EncryptedMessage:
@@ -271,12 +285,14 @@ def split_message(binary: Iterable[bytes]) -> EncryptedMessage:
             if len(session) > 1000:
                 raise NotStreamable("too many session packets")
             continue
-        if h.tag != Tag.SEIPD:
+        if h.tag not in (Tag.SEIPD, Tag.AEAD):
             raise NotStreamable(f"packet {h.tag} before the data")
         body = Bytes(_body(s, h))
-        if body.read(1) != b"\x01":
-            raise NotStreamable("not SEIPD v1")
-        return EncryptedMessage(session, _then_nothing(body.rest(), s))
+        kind = {(Tag.SEIPD, b"\x01"): None, (Tag.SEIPD, b"\x02"): "v2", (Tag.AEAD, b"\x01"): "ocb"}
+        version = (h.tag, body.read(1))
+        if version not in kind:
+            raise NotStreamable(f"packet {h.tag} version {version[1].hex()}")
+        return EncryptedMessage(session, _then_nothing(body.rest(), s), kind[version])
 
 
 def _then_nothing(body: Iterator[bytes], s: Bytes) -> Iterator[bytes]:
@@ -328,6 +344,46 @@ def seipd_v1_pieces(ciphertext: Iterable[bytes], sk: SessionKey) -> Iterator[byt
     sha.update(held[:2])
     if not hmac.compare_digest(sha.digest(), held[2:]):
         raise DecryptStreamFailed("MDC")
+
+
+# -- SEIPD v2 and LibrePGP's OCB packet ---------------------------------------------------------
+
+#: Largest chunk streamed (RFC 9580 allows up to 4 MiB; LibrePGP far more, in memory).
+_MAX_CHUNK = 1 << 22
+
+
+def aead_pieces(body: Iterable[bytes], sk: SessionKey, *, v2: bool) -> Iterator[bytes]:
+    """The plaintext of a chunked AEAD packet body (after its version octet), each chunk
+    as its tag checks out (:class:`~client.crypto.pgpdata.ChunkedAead`); the final tag,
+    over the whole length, at the end. A failed tag raises DecryptStreamFailed (nothing is
+    trusted before the end: the caller's output is atomic); setup errors are the
+    in-memory path's (a SealmailError: it decides)."""
+    s = Bytes(body)
+    a = chunked_aead(s.read, sk, v2=v2)
+    if a.chunk > _MAX_CHUNK:
+        raise NotStreamable("AEAD chunks too large to stream")
+    step = a.chunk + 16
+    held = bytearray()
+    index = total = 0
+    try:
+        for piece in s.rest():
+            held += piece
+            start = 0
+            while len(held) - start >= step + 16:  # the last 16 octets may be the final tag
+                plain = a.open(index, bytes(held[start : start + step]))
+                start += step
+                index, total = index + 1, total + len(plain)
+                yield plain
+            del held[:start]
+        if len(held) < 16:
+            raise DecryptStreamFailed("AEAD data cut short")
+        if len(held) > 16:
+            plain = a.open(index, bytes(held[:-16]))
+            index, total = index + 1, total + len(plain)
+            yield plain
+        a.check_final(index, total, bytes(held[-16:]))
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptStreamFailed("AEAD tag") from exc
 
 
 # -- inside -----------------------------------------------------------------------------------

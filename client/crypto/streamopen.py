@@ -20,7 +20,8 @@ the file is read in passes and only small things are kept:
    *PGP/MIME*: a pass finds part 2 (:func:`~client.mime.stream.part_spans`); the start
    of another reads its armor, the session-key packets and the first block of the SEIPD
    v1 packet (:mod:`client.crypto.pgpopen`), and the one session key whose quick check
-   passes is kept.
+   passes is kept (SEIPD v2 and OCB packets have no quick check: exactly one candidate
+   session key, which the first chunk's tag then proves).
 2. **Skeleton.** The content is decrypted; the padding, the GCM tag or the MDC is
    checked at the end. On the way, :class:`~client.mime.stream.Hollow` keeps a skeleton
    of the inner entity (long base64 bodies cut out, a marker left in their place), and
@@ -46,8 +47,8 @@ the file is read in passes and only small things are kept:
 
 Whatever this path does not cover (a second encryption layer, opaque signed data whose
 signer signs the content itself (no signed attributes) or with another layer inside it,
-several candidate keys, ciphertext in nested segments, AEAD OpenPGP, a marker in a text
-part, a signed OpenPGP message where fork() is not safe...) makes :func:`open_stream`
+several candidate keys, ciphertext in nested segments, OpenPGP AEAD chunks over 4 MiB, a
+marker in a text part, a signed OpenPGP message where fork() is not safe...) makes :func:`open_stream`
 return None before anything is output; the caller then opens the message in memory,
 which has the last word on errors too.
 """
@@ -76,7 +77,7 @@ from client.crypto.cms_stream import (
 )
 from client.crypto.cms_verify import detached_digest_names
 from client.crypto.keys import KeyAccess
-from client.crypto.pgpalgos import cipher_info
+from client.crypto.pgpalgos import AEAD_NAMES, cipher_info
 from client.crypto.pgpkeys import load_secret_keys
 from client.crypto.pgppackets import Packet
 from client.crypto.recipes import Opener
@@ -403,7 +404,8 @@ class _OpaqueLayer(_Layer):
 
 
 class _PgpLayer(_Layer):
-    """PGP/MIME: part 2's armored message, SEIPD v1 inside (see client/crypto/pgpopen)."""
+    """PGP/MIME: part 2's armored message, SEIPD v1 or v2 (or LibrePGP's OCB packet)
+    inside (see client/crypto/pgpopen)."""
 
     def __init__(
         self,
@@ -439,21 +441,29 @@ class _PgpLayer(_Layer):
         data = pgpopen.Bytes(msg.data)
         first = data.read(18)
         attempts = pgpstream._Attempts()
+        self._aead = msg.aead
         chosen = [
             sk
             for sk in pgpstream._candidates(pkesks, skesks, secret, passphrases, (), attempts)
-            if pgpopen.quick_check(first, sk)
+            # SEIPD v1: the quick check; AEAD: the first chunk's tag tells (in the passes)
+            if msg.aead is not None or pgpopen.quick_check(first, sk)
         ]
         if len({(sk.cipher, sk.key) for sk in chosen}) == 1:
             chosen = chosen[:1]  # several of our keys gave the same session key: the first
         if len(chosen) != 1:
             raise _Fallback(f"{len(chosen)} session keys")
         self._key = sk = chosen[0]
-        assert sk.cipher is not None
+        if msg.aead is None:
+            assert sk.cipher is not None
+            cipher, integrity = cipher_info(sk.cipher).name, "MDC"
+        else:  # the packet names its cipher and AEAD mode (the in-memory report's source)
+            if first[1] not in AEAD_NAMES:
+                raise _Fallback(f"AEAD mode {first[1]}")
+            cipher, integrity = cipher_info(first[0]).name, "AEAD-" + AEAD_NAMES[first[1]]
         self.layer = EncryptionLayer(
             method="pgp",
-            cipher=cipher_info(sk.cipher).name,
-            integrity="MDC",
+            cipher=cipher,
+            integrity=integrity,
             recipients=tuple(key_ids),
             decrypted_with=sk.source,
         )
@@ -487,7 +497,12 @@ class _PgpLayer(_Layer):
         msg = pgpopen.split_message(pgpopen.dearmor_pieces(self._payload()))
         if msg.session != self._session:
             raise NotStreamable("the session packets changed")
-        plain = pgpopen.seipd_v1_pieces(coalesce(msg.data), self._key)
+        if msg.aead != self._aead:
+            raise NotStreamable("the data packet changed")
+        if msg.aead is None:
+            plain = pgpopen.seipd_v1_pieces(coalesce(msg.data), self._key)
+        else:
+            plain = pgpopen.aead_pieces(coalesce(msg.data), self._key, v2=msg.aead == "v2")
         data = coalesce(pgpopen.inner_pieces(plain, info))  # gpg's partial lengths are short
         yield from self._crlf(_teed(data, literal) if literal is not None else data)
 

@@ -21,12 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pysequoia
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from client.crypto import streamopen
-from client.errors import UsageError
+from client.crypto import pgparmor, streamopen
+from client.crypto.pgppackets import Tag, parse_packets
+from client.errors import TamperedMessage, UsageError
 from client.services import Session
 from keystore.secrets import KdfParams
 from keystore.store import Keystore
@@ -204,6 +206,7 @@ def test_corpus_messages_stream_exactly_as_in_memory(tmp_path: Path) -> None:
         "deltachat/message/thunderbird_encrypted_signed.eml",  # OpenPGP multipart/signed
         "autocrypt-protected-headers/pgpmime-sign+enc.eml",  # one-pass signatures
         "autocrypt-protected-headers/pgpmime-layered.eml",
+        "thunderbird-openpgp/eml-rc-remote-content/rc-openpgp-aead.eml",  # OCB packet
     ):
         assert shape in streamed, shape
 
@@ -505,6 +508,80 @@ def test_not_streamed_when_it_cannot_be(pair: tuple[Session, Session]) -> None:
     )
     for data in (raw, signed):
         assert bob.message_open_stream(_pieces(data), now=NOW + timedelta(seconds=1)) is None
+
+
+@pytest.fixture(scope="module")
+def carol(pair: tuple[Session, Session], tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+    tuple[Session, pysequoia.Tsk]
+]:  # fmt: skip
+    """Carol's key is Sequoia's own (it announces SEIPD v2); she knows Alice's key."""
+    alice, _ = pair
+    path = tmp_path_factory.mktemp("carol")
+    tsk = pysequoia.Tsk.generate("Carol <carol@example.com>")
+    ks = _keystore(path)
+    ks.import_bytes(bytes(tsk))
+    ks.import_bytes(alice.store.export_public(_own_pgp(alice)))
+    session = Session(ks)
+    _PROFILES[id(session)] = path
+    yield session, tsk
+    session.close()
+
+
+@pytest.mark.parametrize("sign", [False, True])
+def test_sequoia_made_seipd_v2_streams(
+    pair: tuple[Session, Session],
+    carol: tuple[Session, pysequoia.Tsk],
+    small_holes: None,
+    sign: bool,
+) -> None:
+    """Sequoia encrypts to a key that announces SEIPD v2 with chunked AEAD (OCB): the
+    chunks are opened as they stream; signed with one-pass signatures too."""
+    alice, _ = pair
+    session, tsk = carol
+    inner = make_message(
+        "alice@example.org", "carol@example.com", body="Dose: 5 mg\n",
+        attachments=[("a.bin", os.urandom(300_000))],
+    ).replace(b"\n", b"\r\n")  # fmt: skip
+    signer = pysequoia.Tsk.from_bytes(alice.store.export_secret_pgp(_own_pgp(alice)))
+    armored = pysequoia.encrypt(
+        inner, recipients=[tsk.extract_certificate()],
+        signer=signer.signer() if sign else None,
+    )  # fmt: skip
+    binary = pgparmor.dearmor(armored)
+    seipd = [p for p in parse_packets(binary) if p.tag == Tag.SEIPD]
+    assert seipd and seipd[0].body[0] == 2  # SEIPD v2
+
+    def message(payload: bytes) -> bytes:
+        return pgp_mime_encrypted(
+            "From: alice@example.org\nTo: carol@example.com", payload
+        ).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # fmt: skip
+
+    assert _same_as_in_memory(session, message(armored), NOW, fresh=sign)
+    report = session.message_open(message(armored), now=NOW).report
+    assert report.layers[0].integrity == "AEAD-OCB"
+    assert [s.status for s in report.signatures] == (["good"] if sign else [])
+    # one octet of a chunk changed: the streaming path hands over; in memory it is refused
+    broken = bytearray(binary)
+    broken[len(broken) // 2] ^= 1
+    tampered = message(pgparmor.enarmor(bytes(broken)))
+    assert session.message_open_stream(_pieces(tampered), now=NOW) is None
+    with pytest.raises(TamperedMessage):
+        session.message_open(tampered, now=NOW)
+
+
+def test_seipd_v2_chunk_boundaries_stream_as_in_memory(
+    carol: tuple[Session, pysequoia.Tsk],
+) -> None:
+    """Plaintext lengths around a chunk boundary (Sequoia writes 4 KiB chunks), read in
+    1000-octet pieces: every length streams and agrees with memory."""
+    session, tsk = carol
+    cert = tsk.extract_certificate()
+    for n in range(8100, 8200):
+        inner = b"Content-Type: text/plain\r\n\r\n" + b"x" * n
+        armored = pysequoia.encrypt(inner, recipients=[cert])
+        message = pgp_mime_encrypted("From: a@example.org\nTo: carol@example.com", armored)
+        message = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        assert _same_as_in_memory(session, message, NOW, n=1000), n
 
 
 def _gpg_with_keys(alice: Session, bob: Session, tmp_path: Path) -> list[str]:
