@@ -61,6 +61,8 @@ class MemoryKeys:
         import pysequoia
 
         self._tsk = (COVERT / "manager@bigcorporation-sec.asc").read_bytes()
+        # a Sequoia key (it announces SEIPD v2, so Sequoia encrypts to it with chunked AEAD)
+        self.seipd2 = (Path(__file__).parent / "seipd2-key.asc").read_bytes()
         self._certs = [
             pysequoia.Cert.from_bytes((JOHNNY / f"public-keys/{n}@bigcorporation.asc").read_bytes())
             for n in ("manager", "eve")
@@ -76,7 +78,7 @@ class MemoryKeys:
 
     # ---- OpenPGP
     def pgp_secret_keys(self) -> Sequence[tuple[bytes, bytes | None]]:
-        return [(self._tsk, None)]
+        return [(self._tsk, None), (self.seipd2, None)]
 
     def pgp_certs_for_ids(self, ids: Sequence[str]) -> Sequence[Any]:
         wanted = {re.sub(r"[^0-9a-f]", "", i.lower()) for i in ids}
@@ -417,7 +419,8 @@ def _smime_message(inner: bytes) -> bytes:
 
 def _pgp_message(inner: bytes) -> bytes:
     """``inner`` as PGP/MIME, encrypted (deterministically) to the fuzz keyring's key,
-    signed by it with one-pass packets when the input says so."""
+    signed by it with one-pass packets when the input says so; when its length is a
+    multiple of 3, encrypted by Sequoia to the keyring's SEIPD v2 key instead."""
     import random
 
     import pysequoia
@@ -426,9 +429,16 @@ def _pgp_message(inner: bytes) -> bytes:
     from tests.helpers.messages import pgp_mime_encrypted
 
     cert = keys()._tsk  # its public part is what encrypt() reads
+    signed = inner[-1:] in b"02468"
+    tsk = pysequoia.Tsk.from_bytes(keys()._tsk)
+    if len(inner) % 3 == 0:  # Sequoia's SEIPD v2 (OCB chunks; not deterministic)
+        v2 = pysequoia.Tsk.from_bytes(keys().seipd2).extract_certificate()
+        armored = pysequoia.encrypt(inner, recipients=[v2], signer=tsk.signer() if signed else None)
+        return pgp_mime_encrypted(
+            "From: manager@bigcorporation.com\nTo: manager@bigcorporation.com", armored
+        )
     packets = pgpstream.literal_packet(inner)
-    if inner[-1:] in b"02468":
-        tsk = pysequoia.Tsk.from_bytes(keys()._tsk)
+    if signed:
         packets = pysequoia.sign(tsk.signer(), inner, armor=False)
     binary = pgpstream.encrypt(
         packets, recipients=[cert], rng=random.Random(len(inner)).randbytes, now=NOW
