@@ -22,6 +22,7 @@ from client.errors import SealmailError
 from client.mime import raw
 from client.mime.raw import filename_of, parse_tree
 from client.mime.render import Readable, readable, sanitize_html
+from tests.helpers.mime_trees import trees
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -97,46 +98,6 @@ def test_corpus_message_shows_the_same(path: Path) -> None:
             readable(data)
         return
     assert shown(readable(data)) == expected
-
-
-_names = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12
-)
-_texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
-
-
-@st.composite
-def trees(draw: st.DrawFn, depth: int = 0) -> EmailMessage:
-    msg = EmailMessage()
-    kind = draw(
-        st.sampled_from(
-            ["text", "html", "file", "image", "multi", "rfc822"][: 6 if depth < 3 else 4]
-        )
-    )
-    if kind == "text":
-        cte = draw(st.sampled_from(["8bit", "base64", "quoted-printable"]))
-        msg.set_content(draw(_texts), cte=cte)
-    elif kind == "html":
-        msg.set_content(f"<p>{draw(_texts)}</p>", subtype="html")
-    elif kind == "file":
-        msg.set_content(
-            draw(st.binary(max_size=300)), maintype="application", subtype="octet-stream",
-            filename=draw(_names), disposition=draw(st.sampled_from(["attachment", "inline"])),
-        )  # fmt: skip
-    elif kind == "image":
-        msg.set_content(
-            draw(st.binary(max_size=64)), maintype="image", subtype="png", cid=f"<i{depth}@x>"
-        )
-        del msg["Content-Disposition"]
-    elif kind == "rfc822":
-        inner = draw(trees(depth + 1))
-        inner["Subject"] = "fwd"
-        msg.set_content(inner)
-    else:
-        msg.make_mixed()
-        for _ in range(draw(st.integers(1, 4))):
-            msg.attach(draw(trees(depth + 1)))
-    return msg
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -37,9 +37,9 @@ from client.errors import SealmailError, UsageError
 from client.mime import compose, raw, stream
 from keystore.openpgp import PgpSecretKey
 from tests.helpers.messages import make_message
+from tests.helpers.mime_trees import trees
 from tests.helpers.streaming import cut as _cut
 from tests.helpers.streaming import streamed_inner
-from tests.unit.test_render_leaves import trees
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
