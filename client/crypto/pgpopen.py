@@ -13,9 +13,10 @@ whole decrypted packet stream. Here the armored payload arrives in pieces:
 
 Only the common shapes stream: armor with optional headers, pure base64 lines, an
 optional ``=XXXX`` checksum line, the END line; packets PKESK/SKESK then one SEIPD (v1
-or v2) or LibrePGP OCB packet with AES chunks of at most 4 MiB; inside, at most one ZIP/ZLIB/uncompressed layer and exactly one literal packet.
-Anything else raises :class:`~client.crypto.cms_stream.NotStreamable`; the caller opens
-the message in memory, whose parser has the last word on errors.
+or v2) or LibrePGP OCB packet with AES chunks of at most 4 MiB; inside, at most one
+ZIP/ZLIB/uncompressed layer and exactly one literal packet. Anything else raises
+:class:`~client.crypto.cms_stream.NotStreamable`; the caller opens the message in memory,
+whose parser has the last word on errors.
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ the file is read in passes and only small things are kept:
 Whatever this path does not cover (a second encryption layer, opaque signed data whose
 signer signs the content itself (no signed attributes) or with another layer inside it,
 several candidate keys, ciphertext in nested segments, OpenPGP AEAD chunks over 4 MiB, a
-marker in a text part, a signed OpenPGP message where fork() is not safe...) makes :func:`open_stream`
-return None before anything is output; the caller then opens the message in memory,
-which has the last word on errors too.
+marker in a text part, a signed OpenPGP message where fork() is not safe...) makes
+:func:`open_stream` return None before anything is output; the caller then opens the
+message in memory, which has the last word on errors too.
 """
 
 from __future__ import annotations
