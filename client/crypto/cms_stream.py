@@ -255,10 +255,13 @@ class EnvelopeStream(_DerStream):
         return (yield from self._segmented(node))
 
 
+_ID_DATA = bytes.fromhex("06092a864886f70d010701")  # OID 1.2.840.113549.1.7.1
+
+
 class SignedDataStream(_DerStream):
     """SignedData with its content (opaque signed S/MIME); the content is the OCTET STRING
-    (primitive or segmented) in encapContentInfo's [0]; the stub is the same SignedData
-    detached (no [0])."""
+    (primitive or segmented) in encapContentInfo's [0], of type id-data; the stub is the
+    same SignedData detached (no [0])."""
 
     def _locate(self) -> tuple[tuple[_Tlv, ...], _Tlv]:
         top, wrap, sd = self._content_info()
@@ -271,6 +274,9 @@ class SignedDataStream(_DerStream):
         econtent = self._tlv(self._end(ctype))
         if ctype.tag != 0x06 or econtent.tag != 0xA0:
             raise NotStreamable("encapContentInfo has no [0] content")
+        if self._at(ctype.start, self._end(ctype)) != _ID_DATA:
+            # what S/MIME signs; the in-memory parser reads other types' content otherwise
+            raise NotStreamable("the signed content is not id-data")
         return (top, wrap, sd, encap), econtent
 
     def _content_octets(self, node: _Tlv) -> Generator[bytes, None, int]:
