@@ -305,7 +305,7 @@ def test_open_opaque_signed_data_of_another_content_type_goes_in_memory() -> Non
     21): an opaque signed message whose eContentType OID had one octet changed. In memory
     asn1crypto reads such content with its segment headers; the streaming reader gave the
     segments' octets, so the two opened different messages. Only id-data streams now."""
-    data = (Path(__file__).parent / "regressions/open-opaque-econtent-type-not-id-data.bin")
+    data = Path(__file__).parent / "regressions/open-opaque-econtent-type-not-id-data.bin"
     stats = Stats("open-regression")
     outcome = run_one(TARGETS["open"].func, data.read_bytes(), stats, time_limit=10.0)
     assert outcome in ("ok", "refused"), stats.findings
