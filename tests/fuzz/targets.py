@@ -1,4 +1,4 @@
-"""The five fuzz targets, their seeds and the in-memory keys they open messages with.
+"""The seven fuzz targets, their seeds and the in-memory keys they open messages with.
 
 ========  ================================================================  ================
 target    entry points                                                      seeds
@@ -16,10 +16,17 @@ envelope  ``envelope.format.parse``, ``page.extract``, ``open.detect``,     gene
           ``format._contents`` (the manifest parser behind the AEAD)        manifests, corpus
 policy    ``policy.orgpolicy.parse_policy``                                 packaging/policy,
                                                                             small variants
+protect   differential: ``compose.prepare`` against the streaming path      every whole corpus
+          (``parse_head``, ``plan_body``, ``finish_head``, ``emit_body``)    message
+open      differential: ``recipes.open_raw`` against                        every whole corpus
+          ``streamopen.open_stream``, the input encrypted as S/MIME (opaque  message
+          signed for odd lengths), PGP/MIME (one-pass signed for some) or
+          Sequoia's SEIPD v2 (lengths that are multiples of 3)
 ========  ================================================================  ================
 
 Keys live in memory (:class:`MemoryKeys`, the ``KeyAccess`` protocol): the covert-content
-attack keys (which decrypt the Efail-style corpus messages) and the Johnny public keys.
+attack keys (which decrypt the Efail-style corpus messages), the Johnny public keys and a
+committed Sequoia test key (``seipd2-key.asc``, which announces SEIPD v2).
 """
 
 from __future__ import annotations
