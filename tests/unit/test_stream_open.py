@@ -204,7 +204,7 @@ def test_corpus_messages_stream_exactly_as_in_memory(tmp_path: Path) -> None:
     streamed, tried, wrong = _fresh(_corpus_both, tmp_path)
     assert not wrong
     # S/MIME envelopes (opaque signed data inside included) and PGP/MIME with one key for us
-    assert len(streamed) >= 40, streamed
+    assert len(streamed) >= 60, streamed  # 63 of 278 on 2026-11-24
     assert tried > len(streamed)
     for shape in (
         "thunderbird-smime/alice.sig.SHA256.opaque.env.eml",  # opaque signed in an envelope
