@@ -666,6 +666,7 @@ class ComposerWindow(QWidget):
             lambda: address_book(session, account),
             on_success=loaded,
             on_failure=lambda _exc: None,  # completion is a convenience: no error box
+            owner=self,
         )
 
     # -- rich or plain text
@@ -904,7 +905,7 @@ class ComposerWindow(QWidget):
                 self.update_plan()
             self.tls_refreshed.emit(list(found))
 
-        self.lookups.submit("tls-refresh", work, on_success=done, on_failure=done)
+        self.lookups.submit("tls-refresh", work, on_success=done, on_failure=done, owner=self)
 
     # -- planning (scanner + planner, on the funnel)
     def update_plan(self) -> None:
@@ -941,6 +942,7 @@ class ComposerWindow(QWidget):
             lambda: adapter.assess(build(), level, now=now),
             on_success=done,
             on_failure=done,
+            owner=self,  # a plan for a closed composer is of no use
         )
 
     def _show_assessment(self, a: Assessment) -> None:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from client.errors import SealmailError
@@ -154,6 +155,26 @@ class _Task(QRunnable):
             self.relay.result.emit(True, value)
 
 
+def _delivered(
+    name: str, callback: Callable[[Any], None], owner: QObject | None
+) -> Callable[[Any], None]:
+    """``callback``, not called once ``owner`` is deleted, and stopped (logged) when it
+    touches a widget that was deleted while the job ran."""
+
+    def deliver(value: Any) -> None:
+        if owner is not None and not shiboken6.isValid(owner):
+            log.debug("operation %s finished after its window closed", name)
+            return
+        try:
+            callback(value)
+        except RuntimeError as exc:
+            if "already deleted" not in str(exc):
+                raise
+            log.debug("operation %s finished after a widget it updates was deleted", name)
+
+    return deliver
+
+
 class Funnel(QObject):
     """Runs named operations one at a time off the GUI thread."""
 
@@ -185,16 +206,22 @@ class Funnel(QObject):
         on_success: Callable[[Any], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
         priority: int = 0,
+        owner: QObject | None = None,
     ) -> Job:
+        """Run ``fn`` off the GUI thread; its result or exception goes to ``on_success`` /
+        ``on_failure`` on the GUI thread. ``owner``: the window the callbacks update; once
+        it is gone (closed and deleted while the job ran) they are not called. Either way
+        a callback that reaches a widget Qt has already deleted is stopped and logged, not
+        raised into the event loop."""
         if name not in TIMEOUTS:
             raise KeyError(f"unnamed operation {name!r}: add it to ui.workers.TIMEOUTS")
         job = Job(name, TIMEOUTS[name], self)
         relay = _Relay()
         relay.result.connect(job._finish)
         if on_success is not None:
-            job.succeeded.connect(on_success)
+            job.succeeded.connect(_delivered(name, on_success, owner))
         if on_failure is not None:
-            job.failed.connect(on_failure)
+            job.failed.connect(_delivered(name, on_failure, owner))
 
         def forget(*_: object) -> None:
             self._jobs.discard(job)
