@@ -621,27 +621,35 @@ def test_seipd_v2_chunk_boundaries_stream_as_in_memory(
         assert _same_as_in_memory(session, message, NOW, n=1000), n
 
 
-def _gpg_with_keys(alice: Session, bob: Session, tmp_path: Path) -> list[str]:
-    """A gpg command line over a fresh home holding Alice's secret key and Bob's public one."""
+@pytest.fixture
+def gpg(pair: tuple[Session, Session], tmp_path: Path) -> Iterator[list[str]]:
+    """A gpg command line over a fresh home holding Alice's secret key and Bob's public
+    one; its gpg-agent is stopped afterwards (no daemon outlives the test)."""
+    alice, bob = pair
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
-    gpg = ["gpg", "--homedir", str(home), "--batch", "--yes", "--trust-model", "always"]
+    cmd = ["gpg", "--homedir", str(home), "--batch", "--yes", "--trust-model", "always"]
     (tmp_path / "bob.asc").write_bytes(bob.store.export_public(_own_pgp(bob)))
     (tmp_path / "alice.sec").write_bytes(alice.store.export_secret_pgp(_own_pgp(alice)))
-    subprocess.run([*gpg, "--import", str(tmp_path / "bob.asc"), str(tmp_path / "alice.sec")],
+    subprocess.run([*cmd, "--import", str(tmp_path / "bob.asc"), str(tmp_path / "alice.sec")],
                    check=True, capture_output=True)  # fmt: skip
-    return gpg
+    yield cmd
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                   check=False, capture_output=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("forged", [False, True], ids=["signed", "forged"])
 def test_gpg_signed_part_inside_the_encryption_streams(
-    pair: tuple[Session, Session], small_holes: None, tmp_path: Path, forged: bool
+    pair: tuple[Session, Session],
+    small_holes: None,
+    tmp_path: Path,
+    gpg: list[str],
+    forged: bool,
 ) -> None:
     """Thunderbird's shape: a multipart/signed (gpg's detached signature) encrypted again
     by gpg. The signed part goes to a verifier as it is written; one octet changed inside
     it after signing gives "bad", as in memory."""
-    alice, bob = pair
-    gpg = _gpg_with_keys(alice, bob, tmp_path)
+    _, bob = pair
     part = (
         b"Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\n"
         b"Content-Type: text/plain\r\n\r\nDose: 5 mg\r\n--inner\r\n"
@@ -682,11 +690,10 @@ def test_gpg_signed_part_inside_the_encryption_streams(
 
 
 def test_gpg_made_pgp_mime_streams(
-    pair: tuple[Session, Session], small_holes: None, tmp_path: Path
+    pair: tuple[Session, Session], small_holes: None, tmp_path: Path, gpg: list[str]
 ) -> None:
     """gpg compresses (ZLIB/ZIP) and signs with one-pass packets: both stream."""
-    alice, bob = pair
-    gpg = _gpg_with_keys(alice, bob, tmp_path)
+    _, bob = pair
     inner = make_message(
         "alice@example.org", "bob@example.net", attachments=[("a.bin", os.urandom(200_000))]
     ).replace(b"\n", b"\r\n")
