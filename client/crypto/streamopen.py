@@ -383,12 +383,7 @@ class _OpaqueLayer(_Layer):
 
     def skeleton_pass(self) -> Iterator[bytes]:
         yield from self._crlf(self._content(self._inner.plaintext(), []))
-        names = detached_digest_names(self._stub)
-        if not names:
-            raise _Fallback("a signer signs the content itself")
-        for name in names:
-            hash_for_name(name)  # KeyError: unsupported (in memory it is reported)
-        self._names = names
+        self._names = _detached_names(self._stub)
 
     def plaintext(self) -> Iterator[bytes]:
         hashers = {name: hashes.Hash(hash_for_name(name)) for name in self._names}
@@ -611,12 +606,7 @@ def _skeleton(
             raise _Fallback("signed parts")
         signature = parse_entity(parts[1], canonical=True).decoded_body()
         if kind == "smime-signed":
-            names = detached_digest_names(signature)
-            if not names:
-                raise _Fallback("the signature needs its content")
-            for name in names:
-                hash_for_name(name)  # KeyError: unsupported (in memory it is reported)
-            digests = names
+            digests = _detached_names(signature)
         else:
             pgp = _pgp_detached(signature, opener, verifiers)
         part = parse_entity(parts[0], canonical=True)
@@ -644,6 +634,18 @@ def _skeleton(
         builder=builder,
         protected=protected,
     )
+
+
+def _detached_names(der: bytes) -> frozenset[str]:
+    """The digests an S/MIME signature needs of content hashed as it streams past (a
+    multipart/signed part, or opaque signed data's content); in memory where a signer
+    signs the content itself."""
+    names = detached_digest_names(der)
+    if not names:
+        raise _Fallback("a signer signs the content itself")
+    for name in names:
+        hash_for_name(name)  # KeyError: unsupported (in memory it is reported)
+    return names
 
 
 def _pgp_detached(signature: bytes, opener: Opener, verifiers: Verifiers | None) -> _PgpDetached:
