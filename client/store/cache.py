@@ -329,7 +329,7 @@ class Cache:
                     " ".join(flags),
                     modseq,
                     size,
-                    idate.isoformat() if idate else None,
+                    idate,
                     *list_fields(headers),
                     content_type,
                     headers,

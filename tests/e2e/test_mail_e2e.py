@@ -250,7 +250,7 @@ def test_fetch_headers_matches_imapclient_and_stops_cleanly(mail_rig: MailRig) -
                         uid,
                         {f.decode() for f in d[b"FLAGS"]} - {"\\Recent"},
                         d[b"RFC822.SIZE"],
-                        d[b"INTERNALDATE"],
+                        d[b"INTERNALDATE"].isoformat(),
                         d[b"MODSEQ"][0],
                         d[key],
                     )

@@ -50,9 +50,7 @@ def test_dovecots_shape_is_read_directly() -> None:
     assert [r.uid for r in recs] == [1, 2]
     r = recs[0]
     assert r.flags == ("\\Seen", "$Label") and r.size == 321 and r.modseq == 9
-    assert r.internaldate == datetime(
-        2024, 3, 2, 10, 11, 12, tzinfo=timezone(-timedelta(minutes=90))
-    )
+    assert r.internaldate == "2024-03-02T10:11:12-01:30"
     assert r.headers == LIT and r.content_type == "multipart/encrypted"
     assert parse_header_fetch([]) == []
 
@@ -72,13 +70,13 @@ def test_other_shapes_fall_back_to_imapclients_parser() -> None:
     data = [(head, LIT), tail, b"6 (FLAGS (\\Seen))"]
     (rec,) = parse_header_fetch(data)
     assert rec.uid == 5 and rec.flags == () and rec.size == 10
-    assert rec.internaldate is not None and rec.internaldate.utcoffset() == timedelta(0)
+    assert rec.internaldate == "2024-03-02T10:11:12+00:00"
     assert rec.content_type == "multipart/encrypted"
     # a missing MODSEQ where CONDSTORE is on is not accepted by the fast path either
     (rec,) = parse_header_fetch(_answer(7, modseq=False), need_modseq=True)
     assert rec.uid == 7 and rec.modseq is None
     assert rec.internaldate is not None
-    assert rec.internaldate.astimezone(UTC).hour == 11
+    assert datetime.fromisoformat(rec.internaldate).astimezone(UTC).hour == 11
 
 
 def test_content_type_and_header_fields() -> None:
@@ -122,3 +120,143 @@ def test_imaplib_line_mapping_shim_gives_the_same_bytes(message: bytes) -> None:
     original = re.compile(rb"\r\n|\r|\n")
     assert imaplib.MapCRLF.sub(imaplib.CRLF, message) == original.sub(b"\r\n", message)
     assert imaplib.MapCRLF.sub(b"\n", message) == original.sub(b"\n", message)
+
+
+_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    day=st.integers(1, 31),
+    space_padded=st.booleans(),
+    month=st.integers(1, 12),
+    upper=st.booleans(),
+    year=st.integers(1900, 2100),
+    hms=st.tuples(st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)),
+    sign=st.sampled_from("+-"),
+    zone=st.tuples(st.integers(0, 23), st.integers(0, 59)),
+)
+def test_internaldate_text_is_what_datetime_writes(
+    day: int,
+    space_padded: bool,
+    month: int,
+    upper: bool,
+    year: int,
+    hms: tuple[int, int, int],
+    sign: str,
+    zone: tuple[int, int],
+) -> None:
+    """INTERNALDATE -> ISO 8601 as datetime.isoformat() writes it, or refused as datetime
+    refuses it; a day and zone seen before (remembered) must not let a bad time through."""
+    from client.transport import imap as imap_module
+
+    name = _MONTH_NAMES[month - 1].upper() if upper else _MONTH_NAMES[month - 1]
+    raw = (
+        (f"{day:2d}" if space_padded else f"{day:02d}")
+        + f"-{name}-{year:04d} {hms[0]:02d}:{hms[1]:02d}:{hms[2]:02d} {sign}{zone[0]:02d}{zone[1]:02d}"
+    )
+    offset = timedelta(hours=zone[0], minutes=zone[1]) * (-1 if sign == "-" else 1)
+    try:
+        want: str | None = datetime(year, month, day, *hms, tzinfo=timezone(offset)).isoformat()
+    except ValueError:
+        want = None
+    good_time = raw[:12] + "10:11:12" + raw[20:]
+    for _ in range(2):  # the first call may fill the memo, the second may use it
+        if want is None:
+            with pytest.raises(imap_module._Unexpected):
+                imap_module._idate(raw.encode())
+        else:
+            assert imap_module._idate(raw.encode()) == want
+        try:  # the same day and zone with a valid time: remembered from here on
+            imap_module._idate(good_time.encode())
+        except imap_module._Unexpected:
+            pass
+
+
+_CTYPE_REFERENCE = __import__("re").compile(
+    rb"^content-type[ \t]*:[ \t]*([!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+)", 2 | 8
+)  # re.I | re.M: the first line, in any case, that names a type/subtype
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"Content-Type",
+                b"content-type",
+                b"CONTENT-TYPE",
+                b"X-Content-Type",
+                b"Content-Typo",
+                b":",
+                b" ",
+                b"\t",
+                b"\r\n",
+                b"\n",
+                b"\r",
+                b"text",
+                b"/",
+                b"Plain",
+                b"multipart/signed",
+                b";",
+                b"x",
+                b"\xc3\xa9",
+            ]
+        ),
+        max_size=25,
+    ).map(b"".join)
+)
+def test_content_type_is_the_first_line_naming_one(block: bytes) -> None:
+    m = _CTYPE_REFERENCE.search(block)
+    assert content_type_of(block) == (m.group(1).decode().lower() if m else "text/plain")
+
+
+_FLAG_WORDS = ["\\Seen", "\\Answered", "\\Flagged", "\\Recent", "$Label1", "$Forwarded"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(_FLAG_WORDS), max_size=3, unique=True),
+            st.integers(1, 10**7),
+            st.integers(1, 28),
+            st.integers(1, 12),
+            st.tuples(st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
+            st.sampled_from(["+0000", "-0130", "+0530", "+1400"]),
+            st.one_of(st.none(), st.integers(1, 10**12)),
+            st.binary(max_size=60).map(lambda b: b"Content-Type: a/b\r\nX: " + b + b"\r\n"),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_whole_answer_path_agrees_with_imapclients_parser(
+    messages: list[tuple[list[str], int, int, int, tuple[int, int, int], str, int | None, bytes]],
+    need_modseq: bool,
+) -> None:
+    """Answers in Dovecot's shape are read in one pass (_dovecot_records); imapclient's
+    parser, given the same bytes, must find the same records."""
+    from client.transport import imap as imap_module
+
+    data: list[object] = []
+    for uid, (flags, size, day, month, hms, zone, modseq, lit) in enumerate(messages, 1):
+        idate = f"{day:02d}-{_MONTH_NAMES[month - 1]}-2024 {hms[0]:02d}:{hms[1]:02d}:{hms[2]:02d}"
+        ms = b"" if modseq is None else b" MODSEQ (%d)" % modseq
+        head = b'%d (UID %d FLAGS (%s) RFC822.SIZE %d INTERNALDATE "%s %s"%s %s {%d}' % (
+            uid,
+            uid,
+            " ".join(flags).encode(),
+            size,
+            idate.encode(),
+            zone.encode(),
+            ms,
+            KEY,
+            len(lit),
+        )
+        data += [(head, lit), b")"]
+    whole = imap_module._dovecot_records(data, need_modseq)
+    all_modseq = all(m[6] is not None for m in messages)
+    assert (whole is not None) == (all_modseq or not need_modseq)
+    assert parse_header_fetch(data, need_modseq=need_modseq) == imap_module._slow_records(data)
