@@ -32,8 +32,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from client.crypto.pgpalgos import (
     AEAD_NAMES,
     AEAD_NONCE_SIZES,
+    STEP,
     aead_cipher,
-    cfb_decrypt,
+    cfb_decryptor,
     cfb_encryptor,
     cipher_info,
 )
@@ -79,7 +80,7 @@ def decrypt_data_packet(tag: int, body: bytes, session_key: SessionKey) -> DataR
     r = Reader(body, "encrypted data packet")
     version = r.u8()
     if tag == Tag.SEIPD and version == 1:
-        return _seipd_v1(r.rest(), session_key)
+        return _seipd_v1(r.rest_view(), session_key)
     if tag == Tag.SEIPD and version == 2:
         return _chunked_aead(r, session_key, v2=True)
     if tag == Tag.AEAD and version == 1:
@@ -87,25 +88,38 @@ def decrypt_data_packet(tag: int, body: bytes, session_key: SessionKey) -> DataR
     raise UnsupportedMessage(f"encrypted data packet {tag} version {version} is not supported")
 
 
-def _seipd_v1(ciphertext: bytes, sk: SessionKey) -> DataResult:
+def _seipd_v1(ciphertext: memoryview, sk: SessionKey) -> DataResult:
+    """Decrypt and check a SEIPD v1 body (after its version octet).
+
+    The random prefix, the payload and the MDC packet are decrypted by separate calls on
+    one CFB stream, so the payload comes out as its own bytes (no full-size copy of the
+    plaintext to cut it out, nor of the ciphertext to start from); the MDC's SHA-1 is fed
+    as the pieces come. The payload is returned only if the MDC matches.
+    """
     if sk.cipher is None:
         raise TamperedMessage(_TAMPERED)  # a v6 PKESK cannot go with SEIPDv1
     info = cipher_info(sk.cipher)
     if len(sk.key) != info.key_size:
         raise TamperedMessage(_TAMPERED)
     bs = info.block_size
-    if len(ciphertext) < bs + 2 + 22:
+    n = len(ciphertext)
+    if n < bs + 2 + 22:
         raise TamperedMessage(_TAMPERED)
-    plain = cfb_decrypt(info, sk.key, ciphertext)
-    mdc_at = len(plain) - 22
-    view = memoryview(plain)  # hash without a full-size slice copy
-    expected = hashlib.sha1(view[: mdc_at + 2]).digest()  # noqa: S324 - MDC is SHA-1
-    view.release()
-    header_ok = hmac.compare_digest(plain[mdc_at : mdc_at + 2], b"\xd3\x14")
-    hash_ok = hmac.compare_digest(expected, plain[mdc_at + 2 :])
+    dec = cfb_decryptor(info, sk.key)
+    mdc_at = n - 22
+    sha = hashlib.sha1(dec.update(ciphertext[: bs + 2]))  # noqa: S324 - MDC is SHA-1
+    parts = []
+    for i in range(bs + 2, mdc_at, STEP):  # STEP: cryptography holds the GIL per call
+        piece = dec.update(ciphertext[i : min(i + STEP, mdc_at)])
+        sha.update(piece)
+        parts.append(piece)
+    trailer = dec.update(ciphertext[mdc_at:]) + dec.finalize()
+    sha.update(trailer[:2])
+    header_ok = hmac.compare_digest(trailer[:2], b"\xd3\x14")
+    hash_ok = hmac.compare_digest(sha.digest(), trailer[2:])
     if not (header_ok & hash_ok):
         raise TamperedMessage(_TAMPERED)
-    return DataResult(plain[bs + 2 : mdc_at], info.name, "MDC")
+    return DataResult(parts[0] if len(parts) == 1 else b"".join(parts), info.name, "MDC")
 
 
 @dataclass(frozen=True)

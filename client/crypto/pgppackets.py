@@ -134,6 +134,12 @@ class Reader:
     def rest(self) -> bytes:
         return self.take(self.remaining)
 
+    def rest_view(self) -> memoryview:
+        """What remains, as a view (no copy of a large body)."""
+        view = memoryview(self._data)[self._pos :]
+        self._pos = len(self._data)
+        return view
+
     def end(self) -> None:
         """Assert that the body is fully consumed."""
         if self.remaining:
