@@ -28,7 +28,7 @@ from typing import Any
 
 import pysequoia as ps
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from client.crypto import pgpstream
@@ -70,7 +70,15 @@ def test_crlf_pieces_equal_to_crlf(data: bytes, cuts: list[int]) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(_octets, _cuts, st.sampled_from([0, 5, 998, 999, 1200]))
+@given(
+    _octets,
+    # pieces short (a pattern across a seam) and long (a pattern inside one piece)
+    st.lists(st.integers(1, 9) | st.integers(10, 400), min_size=1, max_size=8),
+    st.sampled_from([0, 5, 998, 999, 1200]),
+)
+@example(b"x" * 20 + b"\r\nFrom me", [400], 0)  # inside one piece, away from its seams
+@example(b"x" * 20 + b" \r\nx", [400], 0)
+@example(b"x" * 20 + b"\t\r\nx", [400], 0)
 def test_seven_bit_check_equals_the_whole_buffer_check(
     data: bytes, cuts: list[int], long_line: int
 ) -> None:
