@@ -261,9 +261,7 @@ class Opener:
         if stream.signed:
             sig_packets = stream.signature_packets  # not the 50 MB literal: parse only these
             issuers = pgpsig.signature_issuers(sig_packets) if sig_packets else []
-            sigs = self._pgp_results(
-                issuers, lambda store: pysequoia.verify(bytes=stream.packets, store=store), now
-            )
+            sigs = self._pgp_results(issuers, _literal_verifier(stream), now)
         return stream.literal, layer, sigs
 
     def pgp_verify_detached(
@@ -289,6 +287,20 @@ class Opener:
             issuers, lambda store: pysequoia.verify(bytes=data, store=store), now
         )
         return text, results
+
+
+def _literal_verifier(stream: pgpstream.DecryptedStream) -> Callable[[Any], Any]:
+    """How a signed OpenPGP message's signatures are checked: ``pysequoia.verify`` of the
+    literal data against its signature packets as a detached signature (the same hash
+    input, as :mod:`client.crypto.streamopen` checks a streamed message), not of the whole
+    packet stream, which pysequoia would copy and hand back with the literal data again
+    (two more copies of a large attachment). Signature packets pysequoia cannot read as
+    a detached signature (none at all, say) are checked in the packet stream as before."""
+    try:
+        sig = pysequoia.Sig.from_bytes(stream.signature_packets)
+    except Exception:  # pysequoia raises its own (untyped) errors
+        return lambda store: pysequoia.verify(bytes=stream.packets, store=store)
+    return lambda store: pysequoia.verify(bytes=stream.literal, signature=sig, store=store)
 
 
 def open_raw(raw: bytes, keys: KeyAccess, *, now: datetime) -> OpenedMessage:
