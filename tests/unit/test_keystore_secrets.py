@@ -54,6 +54,13 @@ class ZeroPriority(MemoryKeyring):
     priority = 0  # type: ignore[assignment]
 
 
+# Defining a backend class registers it with keyring, whose default choice (for any test
+# that does not pass a backend) could then become the plaintext stand-in: it is passed
+# explicitly where wanted, never chosen by keyring.
+for _double in (PlaintextLookalike, ZeroPriority):
+    keyring.backend.KeyringBackend._classes.discard(_double)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(autouse=True)
 def _clean_memkeyring() -> None:
     MemoryKeyring.store.clear()
