@@ -77,25 +77,31 @@ def is_armored(data: bytes) -> bool:
     return bool(data) and not data[0] & 0x80 and _BEGIN.search(data) is not None
 
 
-def dearmor(data: bytes, *, check_crc: bool = False) -> bytes:
+def dearmor(data: bytes, *, check_crc: bool = False, span: tuple[int, int] | None = None) -> bytes:
     """Return the binary OpenPGP data in ``data`` (armored or already binary).
 
     The CRC-24 footer is optional and, as RFC 9580 §6.1 requires, not a reason to reject
     by default: integrity is the job of MDC/AEAD and signatures, not of armor. Pass
     ``check_crc=True`` to check it anyway (tests of the armor writer do).
+
+    ``span``: read only ``data[start:end]``, which must begin a line (a MIME part's body
+    in the message buffer), without copying it out first.
     """
-    if not data:
+    first, limit = (0, len(data)) if span is None else span
+    if not 0 <= first <= limit <= len(data):
+        raise ValueError("span outside the data")
+    if first == limit:
         raise MalformedMessage("empty OpenPGP data")
-    if data[0] & 0x80:
-        return data
-    begin = _BEGIN.search(data)
+    if data[first] & 0x80:
+        return data if (first, limit) == (0, len(data)) else data[first:limit]
+    begin = _BEGIN.search(data, first, limit)
     if begin is None:
         raise MalformedMessage("no OpenPGP armor found")
     kind = begin.group(1)
     if kind.startswith(b"SIGNED MESSAGE"):
         raise MalformedMessage("cleartext-signed text is not an armored OpenPGP object")
     end_line = b"-----END PGP " + kind + b"-----"
-    end = data.find(end_line, begin.end())
+    end = data.find(end_line, begin.end(), limit)
     if end < 0:
         raise MalformedMessage("OpenPGP armor has no END line")
     # Only the first lines (armor headers) and the last line (CRC-24) are looked at one by

@@ -341,8 +341,12 @@ def decrypt(
     passwords: Sequence[bytes] = (),
     key_passphrase: bytes | Sequence[bytes] | None = None,
     max_output: int = DEFAULT_MAX_OUTPUT,
+    span: tuple[int, int] | None = None,
 ) -> DecryptedStream:
     """Decrypt an OpenPGP message (armored or binary) to its inner packet stream.
+
+    ``span``: the message is ``data[start:end]`` (a MIME part's body in the buffer of the
+    whole mail), read where it lies rather than copied out first.
 
     ``secret_keys`` are serialised TSKs (``bytes(pysequoia.Tsk)``, ``gpg
     --export-secret-keys``, armored or not); ``key_passphrase`` unlocks protected ones
@@ -350,7 +354,7 @@ def decrypt(
     """
     if isinstance(passwords, bytes | str) or isinstance(secret_keys, bytes | str):
         raise UsageError("secret_keys and passwords are sequences of bytes")
-    binary = dearmor(data)
+    binary = dearmor(data, span=span)
     if len(binary) > max_output:
         raise MessageTooLarge("the encrypted message exceeds the size limit")
     session, data_packet = _split_message(parse_packets(binary))

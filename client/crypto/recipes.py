@@ -242,13 +242,14 @@ class Opener:
         return out
 
     def pgp_decrypt(
-        self, data: bytes, *, now: datetime
+        self, data: bytes, *, now: datetime, span: tuple[int, int] | None = None
     ) -> tuple[bytes, EncryptionLayer, list[SignatureResult]]:
         own = self.keys.pgp_secret_keys()
         stream = pgpstream.decrypt(
             data,
             secret_keys=[tsk for tsk, _ in own],
             key_passphrase=[pw for _, pw in own if pw is not None] or None,
+            span=span,
         )
         layer = EncryptionLayer(
             method="pgp",

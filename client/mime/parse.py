@@ -69,7 +69,7 @@ class Unwrapper(Protocol):
     ) -> tuple[bytes, list[SignatureResult]]: ...
 
     def pgp_decrypt(
-        self, data: bytes, *, now: datetime
+        self, data: bytes, *, now: datetime, span: tuple[int, int] | None = None
     ) -> tuple[bytes, EncryptionLayer, list[SignatureResult]]: ...
 
     def pgp_verify_detached(
@@ -209,9 +209,17 @@ def _peel(
         pieces = part_entities(entity)  # spans of the message: no copy of the parts
         if len(pieces) < 2:
             raise MalformedMessage("a PGP/MIME encrypted message must have two parts")
-        payload = pieces[1].decoded_body()
+        part = pieces[1]
         del pieces
-        inner, layer, sigs = unwrap.pgp_decrypt(payload, now=now)
+        if part.transfer_encoding not in ("base64", "quoted-printable"):  # as decoded_body
+            # the armor as sent: read where it lies in the message, not copied out
+            buf, span = part.body_span()
+            del part
+            inner, layer, sigs = unwrap.pgp_decrypt(buf, now=now, span=span)
+        else:
+            payload = part.decoded_body()
+            del part
+            inner, layer, sigs = unwrap.pgp_decrypt(payload, now=now)
         builder.layers.append(layer)
         return inner, sigs
     if kind == "smime-enveloped":

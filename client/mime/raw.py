@@ -429,6 +429,11 @@ class Entity:
     def body_size(self) -> int:
         return self._end - self._body_start
 
+    def body_span(self) -> tuple[bytes, tuple[int, int]]:
+        """The buffer the body lies in and its (start, end) there: the body without a copy.
+        The body starts a line (it follows the header's blank line)."""
+        return self._buf, (self._body_start, self._end)
+
     @property
     def content_type(self) -> str:
         return self.headers.get_content_type().lower()

@@ -313,3 +313,50 @@ def test_windowed_boundary_count_equals_findall(data: bytes, window: int) -> Non
     expected = len(raw._BOUNDARY_PARAM.findall(data))
     with _window(window):
         assert raw._count_boundary_params(data) == expected
+
+
+def _dearmor_outcome(data: bytes, span: tuple[int, int] | None) -> bytes | str:
+    try:
+        return pgparmor.dearmor(data, span=span, check_crc=True)
+    except MalformedMessage as exc:
+        return f"MalformedMessage: {exc}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.binary(max_size=300),
+    st.lists(
+        st.sampled_from(
+            [b"\n", b"\r\n", b"Version: x\n", b" ", b"-----END PGP MESSAGE-----\n", b"=AAAA\n"]
+        ),
+        max_size=4,
+    ),
+    st.sampled_from([b"", b"\n", b"Content-Type: text/plain\r\n\r\n", b"\x80binary\n", b"junk\n"]),
+    st.sampled_from(
+        [
+            b"",
+            b"\r\n",
+            b"--boundary--\r\n",
+            b"-----BEGIN PGP MESSAGE-----\n",
+            b"\nQUJD\n-----END PGP MESSAGE-----\n",
+        ]
+    ),
+    st.sampled_from(["lf", "crlf", "cut", "binary", "garbage"]),
+)
+def test_dearmor_of_a_span_is_dearmor_of_the_slice(
+    payload: bytes, noise: list[bytes], before: bytes, after: bytes, shape: str
+) -> None:
+    """A PGP/MIME part's armor is read where it lies in the message (``span``): whatever
+    lies around it, the result (or the error) is that of the part copied out."""
+    armored = pgparmor.enarmor(payload) if payload else b""
+    if shape == "crlf":
+        armored = armored.replace(b"\n", b"\r\n")
+    elif shape == "cut":
+        armored = armored[: len(armored) // 2] + b"".join(noise)
+    elif shape == "binary":
+        armored = b"\xc3" + payload
+    elif shape == "garbage":
+        armored = b"".join(noise) + armored[5:]
+    data = before + armored + after
+    span = (len(before), len(before) + len(armored))
+    assert _dearmor_outcome(data, span) == _dearmor_outcome(armored, None)
