@@ -418,4 +418,6 @@ def _restore(top: Entity, inner: Entity, protected_names: set[str], *, body: boo
         lines.append(b"MIME-Version: 1.0")
     if not body:
         return b"\r\n".join(lines) + b"\r\n\r\n"
-    return b"".join([b"\r\n".join(lines), b"\r\n\r\n", inner.body])  # one copy of the body
+    buf, (start, end) = inner.body_span()  # joined from a view: one copy of the body
+    with memoryview(buf) as view:
+        return b"".join([b"\r\n".join(lines), b"\r\n\r\n", view[start:end]])
