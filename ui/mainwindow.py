@@ -10,7 +10,11 @@ below) are then opened in the background, in batches of :data:`BATCH` per job (l
 priority; never one job per message of a 10,000-message folder), so the protection column
 fills in from each security report; scrolling opens the rows that come into view.
 Selecting a message opens it first (highest priority). Opened messages are kept in memory
-only, for this window's life.
+only, for this window's life. What a large one holds (the opened message, its attachments
+and images: over :data:`HEAVY_MIN`) counts against :data:`HEAVY_BUDGET`; beyond it the
+least recently shown let their content go. Their row label, security report and text (for
+the search) stay; showing one again opens it again. Without this a session that opened a
+few 50 MB attachments held them all.
 
 The search field filters the folder's rows by sender, subject and date (from the cache)
 and, for messages opened in this session, by their decrypted text held in memory — never
@@ -37,6 +41,7 @@ Closing the window stops the watcher (its thread ends within one IDLE tick).
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -83,6 +88,8 @@ PRIORITY_BACKGROUND = -10
 VISIBLE_MIN = 40  # rows opened in the background when the view has no size yet
 BATCH = 8  # messages opened per background job
 SETTLE_ROWS = 1000  # a listing this long is left out of later full GCs (settle_heap)
+HEAVY_MIN = 1 << 20  # an opened message holding this much content counts against...
+HEAVY_BUDGET = 160 << 20  # ...this, for all of them but the one on screen
 
 #: (keys, what they do): shown by Help > Keyboard shortcuts (F1)
 SHORTCUTS = (
@@ -130,6 +137,10 @@ class MainWindow(QMainWindow):
         self.clock = clock
         self.account = account
         self.opened: dict[tuple[str, int], tuple[OpenedMessage, Readable] | BaseException] = {}
+        # large opened messages, least recently shown first: key -> octets held
+        self._heavy: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._dropped: set[tuple[str, int]] = set()  # opened, content let go (_trim)
+        self._texts: dict[tuple[str, int], str] = {}  # their text, for the search
         self._want_uid: int | None = None
         self._loaded_once = False
         self._secondary: list[QWidget] = []
@@ -321,6 +332,7 @@ class MainWindow(QMainWindow):
         self.stop_watch(wait=False)
         self.session, self.source = session, source
         self.opened.clear()
+        self._forget(lambda _key: True)
         self._requested.clear()
         self.load()
 
@@ -387,7 +399,7 @@ class MainWindow(QMainWindow):
         if self.search.text():
             self.message_model.set_filter(self.search.text(), self._body_of)
         self.reader.clear()
-        self._requested = {k for k in self._requested if k in self.opened}
+        self._requested = {k for k in self._requested if k in self.opened or k in self._dropped}
         if self.message_model.rows:
             self.select_row(self._first_protected_row())
         elif not self._loaded_once:
@@ -537,6 +549,10 @@ class MainWindow(QMainWindow):
         if key in self.opened:  # opened twice (background + selection): first one wins
             return
         self.opened[key] = result
+        self._dropped.discard(key)
+        self._texts.pop(key, None)
+        if not isinstance(result, BaseException):
+            self._weigh(key, result)
         if folder == self.message_model.folder:
             if isinstance(result, BaseException):
                 self.message_model.set_opened(uid, None, error=result)
@@ -546,8 +562,41 @@ class MainWindow(QMainWindow):
             if uid == self._want_uid:
                 self._show(key)
 
+    def _weigh(self, key: tuple[str, int], result: tuple[OpenedMessage, Readable]) -> None:
+        opened, view = result
+        size = len(opened.message) + sum(a.size for a in view.attachments)
+        size += sum(len(b) for b in view.images.values())
+        if size >= HEAVY_MIN:
+            self._heavy[key] = size
+            self._trim()
+
+    def _trim(self) -> None:
+        """Let the least recently shown large messages go until the rest fit the budget."""
+        shown = (self.message_model.folder, self._want_uid)
+        total = sum(size for key, size in self._heavy.items() if key != shown)
+        for key in list(self._heavy):
+            if total <= HEAVY_BUDGET:
+                break
+            if key == shown:
+                continue
+            total -= self._heavy.pop(key)
+            result = self.opened.pop(key, None)
+            if isinstance(result, tuple):
+                text = result[1].text or result[1].html
+                if text:
+                    self._texts[key] = text
+            self._dropped.add(key)
+
+    def _forget(self, which: Callable[[tuple[str, int]], bool]) -> None:
+        for key in [k for k in self._heavy if which(k)]:
+            del self._heavy[key]
+        self._dropped = {k for k in self._dropped if not which(k)}
+        self._texts = {k: v for k, v in self._texts.items() if not which(k)}
+
     def _show(self, key: tuple[str, int]) -> None:
         result = self.opened[key]
+        if key in self._heavy:
+            self._heavy.move_to_end(key)
         row = self.message_model.row_of(key[1])
         if isinstance(result, BaseException):
             summary = self.message_model.rows[row].summary if row is not None else None
@@ -667,6 +716,7 @@ class MainWindow(QMainWindow):
             return
         if reset:
             self.opened = {k: v for k, v in self.opened.items() if k[0] != folder}
+            self._forget(lambda key: key[0] == folder)
             self._requested = {k for k in self._requested if k[0] != folder}
         self.funnel.submit(
             "sync-folder",
@@ -695,7 +745,7 @@ class MainWindow(QMainWindow):
             model.set_messages(folder, rows)
             if query:
                 model.set_filter(query, self._body_of)
-            self._requested = {k for k in self._requested if k in self.opened}
+            self._requested = {k for k in self._requested if k in self.opened or k in self._dropped}
             at = model.row_of(want) if want is not None else None
             if at is not None:
                 index = model.index(at, 1)
@@ -819,8 +869,11 @@ class MainWindow(QMainWindow):
 
     def _body_of(self, uid: int) -> str | None:
         """The text of a message opened in this session: memory only, never on disk."""
-        result = self.opened.get((self.message_model.folder or "", uid))
-        if result is None or isinstance(result, BaseException):
+        key = (self.message_model.folder or "", uid)
+        result = self.opened.get(key)
+        if result is None:
+            return self._texts.get(key)
+        if isinstance(result, BaseException):
             return None
         view = result[1]
         return view.text or view.html

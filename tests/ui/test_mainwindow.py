@@ -181,6 +181,49 @@ def test_search_filters_by_headers_and_bodies_held_in_memory(qtbot, window: Main
     assert window.message_model.row_of(row.summary.uid) == 0
 
 
+def test_content_of_large_messages_off_screen_is_let_go_and_opens_again(
+    qtbot, session: Session, mailbox: LocalMailbox, funnel: Funnel, monkeypatch
+) -> None:
+    """Every opened message counts as large here and the budget holds none but the one on
+    screen: the others let their content go (each would be a 50 MB attachment), keep
+    their row label and searchable text, are not opened again in the background, and
+    open again when shown."""
+    from ui import mainwindow
+
+    monkeypatch.setattr(mainwindow, "HEAVY_MIN", 0)
+    monkeypatch.setattr(mainwindow, "HEAVY_BUDGET", 0)
+    w = MainWindow(session, mailbox, funnel, account="bob@example.org")
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.loaded, timeout=30_000):
+        w.show()
+        w.load()
+    qtbot.waitUntil(lambda: funnel.pending == 0, timeout=30_000)
+    folder = w.message_model.folder
+    shown = (folder, w._want_uid)
+    assert list(w.opened) == [shown]  # all 9 were opened; 8 let go
+    assert len(w._dropped) == 8
+    by_subject = {r.subject or r.summary.subject: r for r in w.message_model.rows}
+    discharge = by_subject["Discharge summary, patient 4711"]
+    key = (folder, discharge.summary.uid)
+    assert key in w._dropped and discharge.protection()[1] == "Encrypted"
+    batches: list[list[int]] = []
+    opener = w._open_batch
+    monkeypatch.setattr(w, "_open_batch", lambda f, u, g: (batches.append(u), opener(f, u, g)))
+    w.open_visible()  # scrolling: nothing is opened again behind the user's back
+    with qtbot.waitSignal(w.folder_refreshed, timeout=30_000):  # nor when new mail comes
+        w.refresh_folder(folder)
+    qtbot.waitUntil(lambda: funnel.pending == 0, timeout=30_000)
+    assert batches == []
+    assert list(w.opened) == [shown] and len(w._dropped) == 8
+    # the decrypted text is still searchable (memory only)
+    assert _search(qtbot, w, "hypertension") == ["Discharge summary, patient 4711"]
+    _search(qtbot, w, "")
+    show(qtbot, w, "Discharge summary")
+    assert key in w.opened and key not in w._dropped
+    assert "discharge summary is attached" in w.reader.body.toPlainText()
+    assert shown not in w.opened  # the one shown before let go in its turn
+
+
 def test_keyboard_search_and_navigation(qtbot, window: MainWindow) -> None:
     from PySide6.QtCore import Qt
 
