@@ -14,8 +14,8 @@ from ui.mainwindow import MainWindow
 from ui.workers import Funnel
 
 
-@pytest.fixture
-def window(qtbot, session: Session, mailbox: LocalMailbox, funnel: Funnel) -> MainWindow:
+def _loaded_window(qtbot, session: Session, mailbox: LocalMailbox, funnel: Funnel) -> MainWindow:
+    """The window on the demo mailbox, listed, with every background open done."""
     w = MainWindow(session, mailbox, funnel, account="bob@example.org")
     qtbot.addWidget(w)
     with qtbot.waitSignal(w.loaded, timeout=30_000):
@@ -23,6 +23,11 @@ def window(qtbot, session: Session, mailbox: LocalMailbox, funnel: Funnel) -> Ma
         w.load()
     qtbot.waitUntil(lambda: funnel.pending == 0, timeout=30_000)
     return w
+
+
+@pytest.fixture
+def window(qtbot, session: Session, mailbox: LocalMailbox, funnel: Funnel) -> MainWindow:
+    return _loaded_window(qtbot, session, mailbox, funnel)
 
 
 def show(qtbot, w: MainWindow, subject_part: str) -> None:
@@ -192,12 +197,7 @@ def test_content_of_large_messages_off_screen_is_let_go_and_opens_again(
 
     monkeypatch.setattr(mainwindow, "HEAVY_MIN", 0)
     monkeypatch.setattr(mainwindow, "HEAVY_BUDGET", 0)
-    w = MainWindow(session, mailbox, funnel, account="bob@example.org")
-    qtbot.addWidget(w)
-    with qtbot.waitSignal(w.loaded, timeout=30_000):
-        w.show()
-        w.load()
-    qtbot.waitUntil(lambda: funnel.pending == 0, timeout=30_000)
+    w = _loaded_window(qtbot, session, mailbox, funnel)
     folder = w.message_model.folder
     shown = (folder, w._want_uid)
     assert list(w.opened) == [shown]  # all 9 were opened; 8 let go
