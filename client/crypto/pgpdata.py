@@ -119,7 +119,7 @@ def _seipd_v1(ciphertext: memoryview, sk: SessionKey) -> DataResult:
     hash_ok = hmac.compare_digest(sha.digest(), trailer[2:])
     if not (header_ok & hash_ok):
         raise TamperedMessage(_TAMPERED)
-    return DataResult(parts[0] if len(parts) == 1 else b"".join(parts), info.name, "MDC")
+    return DataResult(b"".join(parts), info.name, "MDC")  # one part: joined is that part
 
 
 @dataclass(frozen=True)

@@ -209,17 +209,10 @@ def _peel(
         pieces = part_entities(entity)  # spans of the message: no copy of the parts
         if len(pieces) < 2:
             raise MalformedMessage("a PGP/MIME encrypted message must have two parts")
-        part = pieces[1]
+        # armor sent as it is: read where it lies in the message, not copied out
+        data, span = pieces[1].decoded_in_place()
         del pieces
-        if part.transfer_encoding not in ("base64", "quoted-printable"):  # as decoded_body
-            # the armor as sent: read where it lies in the message, not copied out
-            buf, span = part.body_span()
-            del part
-            inner, layer, sigs = unwrap.pgp_decrypt(buf, now=now, span=span)
-        else:
-            payload = part.decoded_body()
-            del part
-            inner, layer, sigs = unwrap.pgp_decrypt(payload, now=now)
+        inner, layer, sigs = unwrap.pgp_decrypt(data, now=now, span=span)
         builder.layers.append(layer)
         return inner, sigs
     if kind == "smime-enveloped":

@@ -465,6 +465,14 @@ class Entity:
             return qp_decode(self.body)
         return self.body
 
+    def decoded_in_place(self) -> tuple[bytes, tuple[int, int] | None]:
+        """:meth:`decoded_body` as (data, span): where no transfer encoding is undone, the
+        message buffer and the body's span in it (no copy); otherwise the decoded body and
+        None."""
+        if self.transfer_encoding in ("base64", "quoted-printable"):
+            return self.decoded_body(), None
+        return self.body_span()
+
     def param_header(self) -> str:
         return self.header("Content-Type") or "text/plain"
 

@@ -651,13 +651,9 @@ def _idate(raw: bytes) -> str:
     of day is checked by comparing bytes. Anything else goes through :func:`_idate_slow`.
     """
     if len(raw) == 26 and raw[11:12] == b" " and raw[20:21] == b" ":
-        day = _DAYS.get(raw[:11])
-        zone = _ZONE_TEXT.get(raw[21:])
         hms = raw[12:20]
         if (
-            day is not None
-            and zone is not None
-            and hms[2:3] == b":"
+            hms[2:3] == b":"
             and hms[5:6] == b":"
             and hms[:2].isdigit()
             and hms[3:5].isdigit()
@@ -666,8 +662,19 @@ def _idate(raw: bytes) -> str:
             and hms[3:4] < b"6"
             and hms[6:7] < b"6"
         ):
-            return day + hms.decode("ascii") + zone
+            text = _remembered(raw[:11], hms, raw[21:])
+            if text is not None:
+                return text
     return _idate_slow(raw)
+
+
+def _remembered(day: bytes, hms: bytes, zone: bytes) -> str | None:
+    """The ISO text of a checked time of day on a day and in a zone seen before, else None."""
+    iso_day = _DAYS.get(day)
+    iso_zone = _ZONE_TEXT.get(zone)
+    if iso_day is None or iso_zone is None:
+        return None
+    return iso_day + hms.decode("ascii") + iso_zone
 
 
 def _idate_slow(raw: bytes) -> str:
@@ -806,19 +813,14 @@ def _dovecot_records(data: Sequence[Any], need_modseq: bool) -> list[HeaderRecor
     out: list[HeaderRecord] = []
     append = out.append
     flag_sets = _FLAG_SETS
-    days = _DAYS
-    zones = _ZONE_TEXT
     for (uid, flags, size, day, hms, zone, modseq, length), (_h, literal) in zip(
         rows, items, strict=True
     ):
         if int(length) != len(literal) or type(literal) is not bytes:
             return None
-        iso_day = days.get(day)
-        iso_zone = zones.get(zone)
-        if iso_day is None or iso_zone is None:  # not seen yet: checked by datetime
-            idate = _idate(b"%s %s %s" % (day, hms, zone))
-        else:
-            idate = iso_day + hms.decode("ascii") + iso_zone
+        idate = _remembered(day, hms, zone)  # the regex checked the time of day
+        if idate is None:  # a day or zone not seen yet: checked by datetime
+            idate = _idate_slow(b"%s %s %s" % (day, hms, zone))
         if not modseq and need_modseq:
             return None
         flag_set = flag_sets.get(flags)
